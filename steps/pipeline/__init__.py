@@ -1,0 +1,1 @@
+"""The projections pipeline: landing contracts, the steps, and their models."""

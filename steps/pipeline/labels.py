@@ -1,0 +1,109 @@
+"""Post-slate labels (actual minutes and fantasy points) and projection accuracy.
+
+Labels read box scores as of the slate's settle time (noon ET the next day), not the run's
+pre-tip as-of: they describe what happened, and before that time they are not due.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from steps.pipeline.contracts import LABELS_MINUTES, MINUTES_FEATURES, UNIFIED
+from steps.pipeline.landing import BOXSCORES
+from steps.pipeline.slate import settle_time
+from steps.runtime.step import SkipPartition, StepContext, StepSpec
+from steps.runtime.timefmt import iso_utc, utc_now
+
+
+def run_boxscores(ctx: StepContext) -> None:
+    settle = settle_time(ctx.game_date)
+    if utc_now() < settle:
+        raise SkipPartition(f"box scores for {ctx.game_date} settle at {iso_utc(settle)}; labels run after that")
+    box = ctx.source("boxscores", as_of=settle, schema=BOXSCORES)
+    assert box is not None  # the policy for boxscores is fail
+    ctx.write("data", box, unique=("game_id", "player_id"))
+    ctx.metric("rows", len(box))
+
+
+def run_minutes(ctx: StepContext) -> None:
+    box = ctx.upstream("labels.boxscores", schema=BOXSCORES)
+    unified = ctx.upstream("finalize.unified", schema=UNIFIED)
+    players = unified.drop_duplicates("player_id")[["player_id"]].sort_values("player_id")
+    actual = box.set_index("player_id")
+    frame = players.assign(
+        played=players["player_id"].isin(actual.index) & (players["player_id"].map(actual["minutes"]).fillna(0) > 0),
+        actual_minutes=players["player_id"].map(actual["minutes"]).fillna(0.0).astype(float),
+        actual_fp=players["player_id"].map(actual["dk_fp"]).fillna(0.0).astype(float),
+    )
+    ctx.write("data", frame, schema=LABELS_MINUTES, unique=("player_id",))
+    ctx.metric("played", float(frame["played"].sum()))
+
+
+def accuracy_table(unified: pd.DataFrame, labels: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    proj = unified.drop_duplicates("player_id")[["player_id", "fp_mean", "minutes_mean"]]
+    frame = proj.merge(labels, on="player_id").merge(
+        features[["player_id", "gp", "season_min_sum", "season_fp_sum"]], on="player_id", how="left"
+    )
+    # The naive baseline: season-average minutes times season-average rate, ignoring news.
+    has = frame["gp"] > 0
+    avg_min = np.where(has, frame["season_min_sum"] / frame["gp"].clip(lower=1), np.nan)
+    avg_rate = np.where(frame["season_min_sum"] > 0, frame["season_fp_sum"] / frame["season_min_sum"].clip(lower=1e-9), np.nan)
+    fallback_min = float(np.nanmean(avg_min)) if has.any() else 0.0
+    fallback_rate = float(np.nanmean(avg_rate)) if has.any() else 0.0
+    frame["baseline_minutes"] = np.where(has, avg_min, fallback_min)
+    frame["baseline_fp"] = frame["baseline_minutes"] * np.where(has, avg_rate, fallback_rate)
+    return frame[["player_id", "fp_mean", "minutes_mean", "baseline_fp", "baseline_minutes", "actual_fp", "actual_minutes", "played"]]
+
+
+def error_metrics(table: pd.DataFrame) -> dict[str, float]:
+    def mae(a: pd.Series, b: pd.Series) -> float:
+        return float((a - b).abs().mean())
+
+    def rmse(a: pd.Series, b: pd.Series) -> float:
+        return float(np.sqrt(((a - b) ** 2).mean()))
+
+    return {
+        "n": float(len(table)),
+        "mae_fp": mae(table["fp_mean"], table["actual_fp"]),
+        "rmse_fp": rmse(table["fp_mean"], table["actual_fp"]),
+        "mae_minutes": mae(table["minutes_mean"], table["actual_minutes"]),
+        "rmse_minutes": rmse(table["minutes_mean"], table["actual_minutes"]),
+        "baseline_mae_fp": mae(table["baseline_fp"], table["actual_fp"]),
+        "baseline_mae_minutes": mae(table["baseline_minutes"], table["actual_minutes"]),
+    }
+
+
+def run_accuracy(ctx: StepContext) -> None:
+    table = accuracy_table(
+        ctx.upstream("finalize.unified", schema=UNIFIED),
+        ctx.upstream("labels.minutes", schema=LABELS_MINUTES),
+        ctx.upstream("minutes.features", schema=MINUTES_FEATURES),
+    )
+    ctx.write("data", table, unique=("player_id",))
+    for name, value in error_metrics(table).items():
+        ctx.metric(name, value)
+
+
+STEPS = [
+    StepSpec(
+        asset="labels.boxscores",
+        run=run_boxscores,
+        description="Final box scores for the slate, as of its settle time (post-slate)",
+        sources=("boxscores",),
+        concurrency=("source.boxscores",),
+        remediation={"boxscores": "box scores land the morning after the slate; rerun after they do"},
+    ),
+    StepSpec(
+        asset="labels.minutes",
+        run=run_minutes,
+        description="Actual minutes and fantasy points for every projected player (0 if they sat)",
+        consumes=("labels.boxscores", "finalize.unified"),
+    ),
+    StepSpec(
+        asset="accuracy",
+        run=run_accuracy,
+        description="MAE/RMSE of projected fantasy points and minutes, against a naive baseline",
+        consumes=("finalize.unified", "labels.minutes", "minutes.features"),
+    ),
+]

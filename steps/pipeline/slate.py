@@ -1,0 +1,31 @@
+"""Facts about a slate shared by several steps."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+ET = ZoneInfo("America/New_York")
+LEAGUE_TOTAL = 224.0
+TEAM_MINUTES = 240.0
+PROFILES = {"base": 1.0, "conservative": 0.8, "volatile": 1.25}
+DEFAULT_WORLDS = 1000
+
+
+def settle_time(game_date: date) -> datetime:
+    """When a slate's box scores are final: noon ET the next day."""
+    return datetime.combine(game_date + timedelta(days=1), time(12, 0), tzinfo=ET)
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed from values, stable across processes and machines (unlike hash())."""
+    digest = hashlib.sha256("|".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def profile_scale(profile: str | None) -> float:
+    name = profile or "base"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; known profiles: {', '.join(sorted(PROFILES))}")
+    return PROFILES[name]

@@ -1,0 +1,1 @@
+"""The step runtime: partitions, the store, manifests, as-of selection, pointers, events."""

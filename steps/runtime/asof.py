@@ -1,0 +1,112 @@
+"""As-of selection: the latest snapshot at or before `run_as_of_ts`, or an explicit gap.
+
+Snapshots are chosen by the time in their key (`snapshot_ts=`), never by "latest" or by a
+file's mtime, so the same as-of always selects the same snapshot.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from steps.runtime import layout
+from steps.runtime.store import Store
+from steps.runtime.timefmt import from_key_ts, iso_utc
+
+SNAPSHOT_FILE = "data.parquet"
+
+
+class Snapshot(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    game_date: date
+    snapshot_ts: datetime
+    key: str  # the data object's key
+    size_bytes: int
+
+
+class Gap(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    game_date: date
+    as_of: datetime
+    reason: str
+
+
+def _parse_snapshot_key(key: str) -> tuple[date, datetime] | None:
+    """`landing/<src>/game_date=<D>/snapshot_ts=<TS>/data.parquet` -> (D, TS)."""
+    parts = key.split("/")
+    if len(parts) != 5 or parts[4] != SNAPSHOT_FILE:
+        return None
+    if not parts[2].startswith("game_date=") or not parts[3].startswith("snapshot_ts="):
+        return None
+    try:
+        return (
+            date.fromisoformat(parts[2].removeprefix("game_date=")),
+            from_key_ts(parts[3].removeprefix("snapshot_ts=")),
+        )
+    except ValueError:
+        return None
+
+
+def _pick(source: str, game_date: date, as_of: datetime, found: list[Snapshot]) -> Snapshot | Gap:
+    eligible = [s for s in found if s.snapshot_ts <= as_of]
+    if not eligible:
+        later = min((s.snapshot_ts for s in found), default=None)
+        reason = (
+            f"no {source} snapshot for {game_date} at or before {iso_utc(as_of)}"
+            + (f" (earliest is {iso_utc(later)})" if later else " (none landed at all)")
+        )
+        return Gap(source=source, game_date=game_date, as_of=as_of, reason=reason)
+    return max(eligible, key=lambda s: s.snapshot_ts)
+
+
+def select_as_of(store: Store, source: str, game_date: date, as_of: datetime) -> Snapshot | Gap:
+    """One listing of the source's date folder; the latest snapshot not after `as_of`."""
+    found = []
+    for info in store.list(layout.landing_date_prefix(source, game_date)):
+        parsed = _parse_snapshot_key(info.key)
+        if parsed:
+            found.append(
+                Snapshot(
+                    source=source,
+                    game_date=parsed[0],
+                    snapshot_ts=parsed[1],
+                    key=info.key,
+                    size_bytes=info.size,
+                )
+            )
+    return _pick(source, game_date, as_of, found)
+
+
+def select_history(
+    store: Store, source: str, before: date, as_of: datetime, *, since: date | None = None
+) -> list[Snapshot]:
+    """For each date in [since, before) the as-of snapshot; one paginated listing in all.
+
+    Dates with nothing at or before `as_of` are simply absent: history that was not yet
+    published at `as_of` must not leak into the run.
+    """
+    by_date: dict[date, list[Snapshot]] = {}
+    for info in store.list(layout.landing_source_prefix(source)):
+        parsed = _parse_snapshot_key(info.key)
+        if not parsed:
+            continue
+        game_date, ts = parsed
+        if game_date >= before or (since is not None and game_date < since):
+            continue
+        by_date.setdefault(game_date, []).append(
+            Snapshot(
+                source=source, game_date=game_date, snapshot_ts=ts, key=info.key,
+                size_bytes=info.size,
+            )
+        )
+    picked = []
+    for game_date in sorted(by_date):
+        choice = _pick(source, game_date, as_of, by_date[game_date])
+        if isinstance(choice, Snapshot):
+            picked.append(choice)
+    return picked

@@ -1,0 +1,60 @@
+"""Every key the pipeline reads or writes is built here, and nowhere else."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from steps.runtime.partition import PartitionKey, check_token
+from steps.runtime.timefmt import to_key_ts
+
+POINTER_FILE = "current_run.json"
+
+
+def _d(game_date: date) -> str:
+    return f"game_date={game_date.isoformat()}"
+
+
+def landing_source_prefix(source: str) -> str:
+    return f"landing/{check_token(source, 'source')}/"
+
+
+def landing_date_prefix(source: str, game_date: date) -> str:
+    return f"{landing_source_prefix(source)}{_d(game_date)}/"
+
+
+def landing_snapshot_prefix(source: str, game_date: date, snapshot_ts: datetime) -> str:
+    return f"{landing_date_prefix(source, game_date)}snapshot_ts={to_key_ts(snapshot_ts)}/"
+
+
+def run_prefix(asset: str, key: PartitionKey) -> str:
+    return f"runs/{check_token(asset, 'asset')}/{key.segments()}/"
+
+
+def manifest_key(asset: str, key: PartitionKey) -> str:
+    return f"manifests/{check_token(asset, 'asset')}/{key.segments()}/manifest.json"
+
+
+def manifest_asset_prefix(asset: str) -> str:
+    return f"manifests/{check_token(asset, 'asset')}/"
+
+
+def manifest_date_prefix(asset: str, game_date: date) -> str:
+    return f"{manifest_asset_prefix(asset)}{_d(game_date)}/"
+
+
+def pointer_scope(asset: str, game_date: date) -> str:
+    """The folder holding an asset's pointer for one date and its history."""
+    return f"current/{check_token(asset, 'asset')}/{_d(game_date)}/"
+
+
+def model_pointer_scope(model: str) -> str:
+    return f"models/{check_token(model, 'model')}/"
+
+
+def backfill_prefix(backfill_id: str) -> str:
+    return f"backfills/{check_token(backfill_id, 'backfill_id')}/"
+
+
+def event_key(ts: datetime, event_id: str) -> str:
+    stamp = to_key_ts(ts)
+    return f"events/{stamp[:8]}/{stamp}-{check_token(event_id, 'event id')}.json"

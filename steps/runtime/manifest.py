@@ -1,0 +1,154 @@
+"""Manifest v1: what a step read, wrote, checked, how long it took, and how it ended.
+
+A manifest is written last. A success manifest is what makes a run's outputs valid: readers
+and the promote step trust nothing that a success manifest does not name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from steps.runtime import layout
+from steps.runtime.errors import ManifestError, ObjectNotFound
+from steps.runtime.partition import Partition, PartitionKey, describe_validation_error
+from steps.runtime.store import Store
+
+Status = Literal["success", "failed", "skipped"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputRecord(_Strict):
+    name: str
+    path: str
+    kind: Literal["source", "asset", "model", "file"] = "asset"
+    run_id: str | None = None
+    snapshot_ts: str | None = None
+    pointer_hash: str | None = None
+    row_count: int | None = None
+    file_count: int | None = None
+    size_bytes: int | None = None
+    mtime: str | None = None
+
+
+class OutputRecord(_Strict):
+    name: str
+    path: str
+    row_count: int
+    content_hash: str
+    null_counts: dict[str, int] | None = None
+    min_max: dict[str, list[Any]] | None = None
+    unique_checks: dict[str, bool] | None = None
+
+
+class CheckRecord(_Strict):
+    name: str
+    passed: bool
+    detail: str = ""
+    severity: Literal["critical", "warn"] = "critical"
+
+
+class GapRecord(_Strict):
+    source: str
+    policy: Literal["fail", "proceed"]
+    detail: str
+
+
+class ErrorRecord(_Strict):
+    type: str
+    message: str
+    traceback_snippet: str = ""
+
+
+class Timing(_Strict):
+    started_at: datetime
+    finished_at: datetime
+    duration_s: float
+
+
+class EnvironmentRecord(_Strict):
+    git_sha: str | None = None
+    code_version: str
+    hostname: str
+    python: str
+    orchestrator_run_id: str | None = None
+
+
+class Manifest(_Strict):
+    manifest_version: Literal["v1"] = "v1"
+    asset: str
+    partition: Partition
+    status: Status
+    timing: Timing
+    inputs: list[InputRecord] = Field(default_factory=list)
+    outputs: list[OutputRecord] = Field(default_factory=list)
+    checks: list[CheckRecord] = Field(default_factory=list)
+    gaps: list[GapRecord] = Field(default_factory=list)
+    error: ErrorRecord | None = None
+    environment: EnvironmentRecord
+    correlation_id: str
+    # Key figures (rows, coverage, MAE ...) surfaced in summaries and as Argo outputs.
+    metrics: dict[str, float] = Field(default_factory=dict)
+    attempt: int = 1
+
+    @property
+    def key(self) -> PartitionKey:
+        return self.partition.key
+
+    def output(self, name: str) -> OutputRecord:
+        for out in self.outputs:
+            if out.name == name:
+                return out
+        raise ManifestError(f"manifest of {self.asset} {self.key.segments()} has no output {name!r}")
+
+
+def write_manifest(store: Store, manifest: Manifest) -> str:
+    key = layout.manifest_key(manifest.asset, manifest.key)
+    store.put_json(key, manifest.model_dump(mode="json"))
+    return key
+
+
+def parse_manifest(data: bytes, where: str) -> Manifest:
+    try:
+        return Manifest.model_validate(json.loads(data))
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"manifest {where} is corrupt (not JSON: {exc})") from None
+    except ValidationError as exc:
+        raise ManifestError(
+            f"manifest {where} does not validate: {describe_validation_error(exc)}"
+        ) from None
+
+
+def read_manifest(store: Store, asset: str, key: PartitionKey) -> Manifest | None:
+    """The manifest for (asset, partition), validated; None when there is none."""
+    mkey = layout.manifest_key(asset, key)
+    try:
+        data = store.get_bytes(mkey)
+    except ObjectNotFound:
+        return None
+    return parse_manifest(data, store.describe(mkey))
+
+
+def require_success(store: Store, asset: str, key: PartitionKey) -> Manifest:
+    manifest = read_manifest(store, asset, key)
+    where = store.describe(layout.manifest_key(asset, key))
+    if manifest is None:
+        raise ManifestError(f"no manifest for {asset} at {where}")
+    if manifest.status != "success":
+        raise ManifestError(f"manifest {where} has status {manifest.status!r}, not success")
+    return manifest
+
+
+def list_manifests_for_date(store: Store, asset: str, game_date: Any) -> list[Manifest]:
+    """Every manifest of an asset for one date (one paginated listing)."""
+    out = []
+    for info in store.list(layout.manifest_date_prefix(asset, game_date)):
+        if info.key.endswith("/manifest.json"):
+            out.append(parse_manifest(store.get_bytes(info.key), store.describe(info.key)))
+    return out

@@ -1,0 +1,364 @@
+"""A step: a declaration (what it makes, consumes, needs) plus a function over a context.
+
+`execute` is the only way a step runs. It resolves inputs, lets the step compute, runs its
+checks, writes outputs under the run prefix and the manifest last. Any exception becomes a
+failed manifest and a non-zero exit; outputs of a failed run are never named by a success
+manifest, so no reader ever trusts them.
+"""
+
+from __future__ import annotations
+
+import io
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+import pandas as pd
+
+import steps
+from steps.runtime import asof, layout
+from steps.runtime.contracts import DataFrameSchema, enforce
+from steps.runtime.environment import git_sha, hostname, python_version
+from steps.runtime.errors import MissingInput
+from steps.runtime.events import emit
+from steps.runtime.faults import maybe_fault
+from steps.runtime.manifest import (
+    CheckRecord,
+    EnvironmentRecord,
+    ErrorRecord,
+    GapRecord,
+    InputRecord,
+    Manifest,
+    OutputRecord,
+    Timing,
+    list_manifests_for_date,
+    read_manifest,
+    write_manifest,
+)
+from steps.runtime.partition import Partition, PartitionKey
+from steps.runtime.pointer import current_run
+from steps.runtime.store import Store, content_hash, frame_to_parquet
+from steps.runtime.timefmt import iso_utc, utc_now
+
+GapPolicy = Literal["fail", "proceed"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    cpu: str = "250m"
+    memory: str = "512Mi"
+    cpu_limit: str = "1"
+    memory_limit: str = "1Gi"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """What a step declares. The graph, both runners and the Argo templates derive from it."""
+
+    asset: str
+    run: Callable[[StepContext], None]
+    description: str
+    consumes: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    partition_keys: tuple[str, ...] = ("game_date", "run_as_of_ts", "run_id")
+    concurrency: tuple[str, ...] = ()
+    resources: Resources = field(default_factory=Resources)
+    retries: int = 2
+    # What a missing source does: stop with a remediation message, or proceed and record it.
+    gap_policy: dict[str, GapPolicy] = field(default_factory=dict)
+    remediation: dict[str, str] = field(default_factory=dict)
+
+    def policy_for(self, source: str) -> GapPolicy:
+        return self.gap_policy.get(source, "fail")
+
+
+class SkipPartition(Exception):  # noqa: N818 - a control-flow signal, not an error
+    """A step decides the partition is not due yet (e.g. boxscores not settled)."""
+
+
+def summarise_frame(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, list[Any]]]:
+    nulls = {str(c): int(n) for c, n in frame.isna().sum().items()}
+    min_max: dict[str, list[Any]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if len(series) and (pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)):
+            lo, hi = series.min(), series.max()
+            if pd.notna(lo):
+                min_max[str(column)] = [float(lo), float(hi)]
+    return nulls, min_max
+
+
+@dataclass
+class StepContext:
+    spec: StepSpec
+    partition: Partition
+    store: Store
+    correlation_id: str
+    inputs: list[InputRecord] = field(default_factory=list)
+    outputs: list[OutputRecord] = field(default_factory=list)
+    checks: list[CheckRecord] = field(default_factory=list)
+    gaps: list[GapRecord] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def game_date(self) -> date:
+        return self.partition.game_date
+
+    @property
+    def as_of(self) -> datetime:
+        return self.partition.run_as_of_ts
+
+    @property
+    def run_prefix(self) -> str:
+        return layout.run_prefix(self.spec.asset, self.partition.key)
+
+    # ---- sources (as-of) -------------------------------------------------------------
+    def source(
+        self,
+        name: str,
+        *,
+        game_date: date | None = None,
+        as_of: datetime | None = None,
+        schema: DataFrameSchema | None = None,
+    ) -> pd.DataFrame | None:
+        """The as-of snapshot of a landing source; None (and a recorded gap) if allowed."""
+        day = game_date or self.game_date
+        when = as_of or self.as_of
+        choice = asof.select_as_of(self.store, name, day, when)
+        if isinstance(choice, asof.Gap):
+            policy = self.spec.policy_for(name)
+            if policy == "fail":
+                hint = self.spec.remediation.get(name, "land the source, then rerun")
+                raise MissingInput(f"{choice.reason}. Remediation: {hint}")
+            self.gaps.append(GapRecord(source=name, policy=policy, detail=choice.reason))
+            return None
+        frame = self.store.get_parquet(choice.key)
+        self.inputs.append(
+            InputRecord(
+                name=name,
+                kind="source",
+                path=choice.key,
+                snapshot_ts=iso_utc(choice.snapshot_ts),
+                row_count=len(frame),
+                file_count=1,
+                size_bytes=choice.size_bytes,
+            )
+        )
+        if schema is not None:
+            frame = enforce(frame, schema, f"{self.spec.asset} input {name}")
+        return frame
+
+    def source_history(
+        self, name: str, *, since: date | None = None, schema: DataFrameSchema | None = None
+    ) -> pd.DataFrame:
+        """Every date before the slate, each as of `run_as_of_ts`; one listing, one record."""
+        picked = asof.select_history(self.store, name, self.game_date, self.as_of, since=since)
+        frames = [self.store.get_parquet(s.key) for s in picked]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        self.inputs.append(
+            InputRecord(
+                name=f"{name}.history",
+                kind="source",
+                path=layout.landing_source_prefix(name),
+                snapshot_ts=iso_utc(max(s.snapshot_ts for s in picked)) if picked else None,
+                row_count=len(frame),
+                file_count=len(picked),
+                size_bytes=sum(s.size_bytes for s in picked),
+            )
+        )
+        if schema is not None and len(frame):
+            frame = enforce(frame, schema, f"{self.spec.asset} input {name} history")
+        return frame
+
+    # ---- upstream assets -------------------------------------------------------------
+    def resolve_upstream(self, asset: str) -> Manifest:
+        return resolve_upstream(self.store, asset, self.partition)
+
+    def upstream(
+        self, asset: str, output: str = "data", *, schema: DataFrameSchema | None = None
+    ) -> pd.DataFrame:
+        manifest = self.resolve_upstream(asset)
+        record = manifest.output(output)
+        frame = self.store.get_parquet(record.path)
+        self._record_upstream(asset, manifest, record)
+        if schema is not None:
+            frame = enforce(frame, schema, f"{self.spec.asset} input {asset}")
+        return frame
+
+    def upstream_bytes(self, asset: str, output: str) -> tuple[bytes, Manifest]:
+        manifest = self.resolve_upstream(asset)
+        record = manifest.output(output)
+        self._record_upstream(asset, manifest, record)
+        return self.store.get_bytes(record.path), manifest
+
+    def _record_upstream(self, asset: str, manifest: Manifest, record: OutputRecord) -> None:
+        self.inputs.append(
+            InputRecord(
+                name=f"{asset}.{record.name}",
+                kind="asset",
+                path=record.path,
+                run_id=manifest.partition.run_id,
+                pointer_hash=record.content_hash,
+                row_count=record.row_count,
+                file_count=1,
+            )
+        )
+
+    # ---- outputs, checks -------------------------------------------------------------
+    def write(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        *,
+        schema: DataFrameSchema | None = None,
+        unique: tuple[str, ...] = (),
+    ) -> OutputRecord:
+        if schema is not None:
+            frame = enforce(frame, schema, f"{self.spec.asset} output {name}")
+        frame = frame.reset_index(drop=True)
+        data = frame_to_parquet(frame)
+        key = f"{self.run_prefix}{name}.parquet"
+        self.store.put_bytes(key, data)
+        nulls, min_max = summarise_frame(frame)
+        record = OutputRecord(
+            name=name,
+            path=key,
+            row_count=len(frame),
+            content_hash=content_hash(data),
+            null_counts=nulls,
+            min_max=min_max,
+            unique_checks=(
+                {",".join(unique): not frame.duplicated(list(unique)).any()} if unique else None
+            ),
+        )
+        self.outputs.append(record)
+        return record
+
+    def write_bytes(self, name: str, data: bytes, *, suffix: str = "json") -> OutputRecord:
+        key = f"{self.run_prefix}{name}.{suffix}"
+        self.store.put_bytes(key, data)
+        record = OutputRecord(name=name, path=key, row_count=0, content_hash=content_hash(data))
+        self.outputs.append(record)
+        return record
+
+    def check(self, name: str, passed: bool, detail: str = "", *, severity: str = "critical") -> None:
+        self.checks.append(
+            CheckRecord(name=name, passed=bool(passed), detail=detail, severity=severity)  # type: ignore[arg-type]
+        )
+
+    def metric(self, name: str, value: float) -> None:
+        self.metrics[name] = round(float(value), 6)
+
+
+def resolve_upstream(store: Store, asset: str, partition: Partition) -> Manifest:
+    """Which run of `asset` a step in `partition` reads.
+
+    1. the same run (the normal case inside one DAG execution);
+    2. the asset's current pointer for the date, if it is not from after our as-of;
+    3. the latest success manifest for the date at or before our as-of.
+    Nothing from after `run_as_of_ts` is ever chosen.
+    """
+    same = read_manifest(store, asset, partition.key)
+    if same is not None and same.status == "success":
+        return same
+    pointer = current_run(store, layout.pointer_scope(asset, partition.game_date))
+    if pointer is not None and pointer.run_as_of_ts <= partition.run_as_of_ts:
+        found = read_manifest(store, asset, pointer.key)
+        if found is not None and found.status == "success":
+            return found
+    candidates = [
+        m
+        for m in list_manifests_for_date(store, asset, partition.game_date)
+        if m.status == "success" and m.partition.run_as_of_ts <= partition.run_as_of_ts
+    ]
+    if candidates:
+        return max(candidates, key=lambda m: (m.partition.run_as_of_ts, m.partition.run_id))
+    raise MissingInput(
+        f"upstream {asset} has no success manifest for {partition.game_date} at or before "
+        f"{partition.as_of_iso()} (run {partition.run_id}); run it first, e.g. "
+        f"`pipeline run --start {partition.game_date} --end {partition.game_date} --steps {asset}`"
+    )
+
+
+def _snippet(exc: BaseException) -> str:
+    buf = io.StringIO()
+    traceback.print_exception(exc, file=buf)
+    return buf.getvalue()[-2000:]
+
+
+def execute(
+    spec: StepSpec,
+    partition: Partition,
+    store: Store,
+    *,
+    correlation_id: str,
+    orchestrator_run_id: str | None = None,
+    attempt: int = 1,
+) -> Manifest:
+    """Run one step for one partition; always leaves a manifest (success, skipped or failed)."""
+    started = utc_now()
+    event_fields: dict[str, Any] = {
+        "asset": spec.asset,
+        "game_date": partition.game_date,
+        "run_id": partition.run_id,
+    }
+    emit(store, "step_started", correlation_id=correlation_id, detail={"attempt": attempt}, **event_fields)
+    ctx = StepContext(spec=spec, partition=partition, store=store, correlation_id=correlation_id)
+    error: ErrorRecord | None = None
+    status: Literal["success", "failed", "skipped"] = "success"
+    try:
+        spec.run(ctx)
+        maybe_fault(spec.asset, partition.game_date)
+        broken = [c for c in ctx.checks if not c.passed and c.severity == "critical"]
+        if broken:
+            detail = "; ".join(f"{c.name}: {c.detail}" for c in broken)
+            error = ErrorRecord(type="CheckFailed", message=f"critical check(s) failed: {detail}")
+            status = "failed"
+    except SkipPartition as exc:
+        status = "skipped"
+        ctx.check("not_due", True, str(exc), severity="warn")
+    except Exception as exc:
+        status = "failed"
+        error = ErrorRecord(type=type(exc).__name__, message=str(exc), traceback_snippet=_snippet(exc))
+    finished = utc_now()
+    manifest = Manifest(
+        asset=spec.asset,
+        partition=partition,
+        status=status,
+        timing=Timing(
+            started_at=started,
+            finished_at=finished,
+            duration_s=round((finished - started).total_seconds(), 6),
+        ),
+        inputs=ctx.inputs,
+        outputs=ctx.outputs,
+        checks=ctx.checks,
+        gaps=ctx.gaps,
+        error=error,
+        environment=EnvironmentRecord(
+            git_sha=git_sha(),
+            code_version=steps.__version__,
+            hostname=hostname(),
+            python=python_version(),
+            orchestrator_run_id=orchestrator_run_id,
+        ),
+        correlation_id=correlation_id,
+        metrics=ctx.metrics,
+        attempt=attempt,
+    )
+    write_manifest(store, manifest)
+    emit(
+        store,
+        "step_finished",
+        correlation_id=correlation_id,
+        status=status,
+        detail={
+            "attempt": attempt,
+            "duration_s": manifest.timing.duration_s,
+            "error": error.message if error else None,
+        },
+        **event_fields,
+    )
+    return manifest

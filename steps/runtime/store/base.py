@@ -1,0 +1,130 @@
+"""One store interface; two backends (a directory, and S3/MinIO) with the same semantics.
+
+Backends implement a handful of byte-level primitives; JSON and parquet sit on top here so
+both backends serialise identically (and content hashes match across them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from steps.runtime.errors import StoreError
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+
+
+def check_key(key: str) -> str:
+    """Keys are relative, `/`-separated, with no empty, `.` or `..` segments."""
+    if not key or key.startswith("/") or "\\" in key or "\x00" in key:
+        raise StoreError(f"invalid store key {key!r}")
+    for segment in key.split("/"):
+        if segment in ("", ".", ".."):
+            raise StoreError(f"invalid store key {key!r}: bad segment {segment!r}")
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    if prefix == "":
+        return prefix
+    check_key(prefix.rstrip("/"))
+    return prefix
+
+
+def content_hash(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def dumps_json(value: Any) -> bytes:
+    """Canonical JSON: sorted keys, fixed separators, so equal values give equal bytes."""
+    return (json.dumps(value, sort_keys=True, indent=2, default=str) + "\n").encode()
+
+
+def frame_to_parquet(frame: pd.DataFrame) -> bytes:
+    """Deterministic parquet bytes for a frame (no index, fixed writer options)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd", write_statistics=True, store_schema=True)
+    return sink.getvalue()
+
+
+def parquet_to_frame(data: bytes) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(data)).to_pandas()
+
+
+class Store(ABC):
+    """Byte-level object store. Writes are atomic: a reader sees the old object or the new."""
+
+    url: str
+
+    @abstractmethod
+    def put_bytes(self, key: str, data: bytes) -> str:
+        """Write an object; returns its ETag."""
+
+    @abstractmethod
+    def get_bytes(self, key: str) -> bytes:
+        """Read an object; raises ObjectNotFound."""
+
+    @abstractmethod
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        """Read an object and the ETag to use in a later conditional put."""
+
+    @abstractmethod
+    def put_if(
+        self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> str:
+        """Conditional write: `if_match` an ETag, or `if_none_match` (create only).
+
+        Raises PreconditionFailed when the condition does not hold.
+        """
+
+    @abstractmethod
+    def stat(self, key: str) -> ObjectInfo | None:
+        """Size and ETag, or None when absent."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object under `prefix`, in key order (paginated, never a request per object)."""
+
+    @abstractmethod
+    def list_dirs(self, prefix: str) -> list[str]:
+        """The immediate sub-prefixes of `prefix` (with a trailing `/`), in key order."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove an object (used only for scratch and tests; run outputs are immutable)."""
+
+    def exists(self, key: str) -> bool:
+        return self.stat(key) is not None
+
+    def put_json(self, key: str, value: Any) -> str:
+        return self.put_bytes(key, dumps_json(value))
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def put_parquet(self, key: str, frame: pd.DataFrame) -> tuple[str, bytes]:
+        data = frame_to_parquet(frame)
+        self.put_bytes(key, data)
+        return content_hash(data), data
+
+    def get_parquet(self, key: str) -> pd.DataFrame:
+        return parquet_to_frame(self.get_bytes(key))
+
+    def describe(self, key: str) -> str:
+        """A human-readable location for messages and manifests."""
+        return f"{self.url.rstrip('/')}/{key}"
