@@ -101,7 +101,8 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by `__main__` and the warm worker)."""
     try:
-        app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
+        # Without standalone mode click returns an Exit's code instead of raising it.
+        result = app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
     except typer.Exit as exc:
         return int(exc.exit_code)
     except SystemExit as exc:
@@ -113,4 +114,4 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return 2
         raise
-    return 0
+    return result if isinstance(result, int) else 0

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from steps.runtime.store import Store, open_store
+from tests.servers import MinioServer, free_port
+
+_bucket_ids = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    server = MinioServer(data_dir=tmp_path_factory.mktemp("minio-data"), port=free_port()).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def minio_env(minio_server: MinioServer, monkeypatch: pytest.MonkeyPatch) -> MinioServer:
+    for name, value in minio_server.env().items():
+        monkeypatch.setenv(name, value)
+    return minio_server
+
+
+def fresh_bucket_url() -> str:
+    return f"s3://test-{os.getpid()}-{next(_bucket_ids)}"
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """The same test against both backends: a directory and a real MinIO bucket."""
+    if request.param == "file":
+        return open_store(f"file://{tmp_path / 'store'}", create=True)
+    request.getfixturevalue("minio_env")
+    return open_store(fresh_bucket_url(), create=True)
+
+
+SEED_START = date(2024, 11, 1)
+SEED_END = date(2024, 11, 22)
+
+
+@pytest.fixture(scope="session")
+def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory store with three weeks of seeded history, built once and copied per test."""
+    from workflows.seed_history import seed_history
+
+    root = tmp_path_factory.mktemp("seeded") / "store"
+    seed_history(open_store(f"file://{root}", create=True), 2024, seed=7, start=SEED_START, end=SEED_END)
+    return root

@@ -1,0 +1,42 @@
+"""Small builders shared by tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+
+from steps.runtime.manifest import EnvironmentRecord, Manifest, Timing, write_manifest
+from steps.runtime.partition import Partition
+from steps.runtime.store import Store
+
+
+def make_manifest(store: Store, asset: str, run_id: str, *, as_of: str = "2025-01-15T22:00:00Z", status: str = "success", game_date: str = "2025-01-15") -> Manifest:
+    now = datetime.now(UTC)
+    manifest = Manifest(
+        asset=asset,
+        partition=Partition.build(game_date=game_date, run_as_of_ts=as_of, run_id=run_id),
+        status=status,  # type: ignore[arg-type]
+        timing=Timing(started_at=now, finished_at=now, duration_s=0.0),
+        environment=EnvironmentRecord(code_version="test", hostname="test", python="3"),
+        correlation_id="test",
+    )
+    write_manifest(store, manifest)
+    return manifest
+
+
+def run_steps_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "steps", *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )
+
+
+def run_pipeline_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "workflows.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+    )

@@ -1,0 +1,169 @@
+"""Running a step: manifests written last, failures recorded, crashes leave nothing trusted."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from steps.runtime import layout
+from steps.runtime.errors import ManifestError, MissingInput
+from steps.runtime.events import read_events
+from steps.runtime.manifest import read_manifest
+from steps.runtime.partition import Partition
+from steps.runtime.step import StepSpec, execute, resolve_upstream
+from steps.runtime.store import Store, open_store
+from tests.helpers import run_steps_cli
+
+DAY = "2024-11-18"
+AS_OF = "2024-11-18T23:00:00Z"
+
+
+def part(run_id: str = "t1") -> Partition:
+    return Partition.build(game_date=DAY, run_as_of_ts=AS_OF, run_id=run_id)
+
+
+def test_success_manifest_records_outputs_checks_and_events(store: Store) -> None:
+    def work(ctx) -> None:
+        ctx.write("data", pd.DataFrame({"player_id": ["a", "b"], "x": [1.0, None]}), unique=("player_id",))
+        ctx.check("rows", True, "2 rows")
+        ctx.metric("rows", 2)
+
+    spec = StepSpec(asset="toy.step", run=work, description="toy")
+    manifest = execute(spec, part(), store, correlation_id="corr-1", orchestrator_run_id="orch-1")
+    assert manifest.status == "success"
+    stored = read_manifest(store, "toy.step", part().key)
+    assert stored == manifest
+    out = stored.outputs[0]
+    assert out.path == "runs/toy.step/game_date=2024-11-18/run=t1/data.parquet"
+    assert out.row_count == 2 and out.content_hash.startswith("sha256:")
+    assert out.null_counts == {"player_id": 0, "x": 1} and out.unique_checks == {"player_id": True}
+    assert stored.environment.orchestrator_run_id == "orch-1" and stored.correlation_id == "corr-1"
+    kinds = [(e.kind, e.status) for e in read_events(store) if e.correlation_id == "corr-1"]
+    assert sorted(kinds, key=str) == sorted([("step_started", None), ("step_finished", "success")], key=str)
+
+
+def test_exception_gives_failed_manifest(store: Store) -> None:
+    def work(ctx) -> None:
+        raise ValueError("the odds feed returned garbage")
+
+    manifest = execute(StepSpec(asset="toy.fail", run=work, description="t"), part(), store, correlation_id="c")
+    assert manifest.status == "failed"
+    assert manifest.error.type == "ValueError"
+    assert "garbage" in manifest.error.message
+    assert "Traceback" in manifest.error.traceback_snippet
+    with pytest.raises(MissingInput, match="no success manifest"):
+        resolve_upstream(store, "toy.fail", part())
+
+
+def test_critical_check_fails_the_step(store: Store) -> None:
+    def work(ctx) -> None:
+        ctx.check("coverage", False, "70% < 90%")
+        ctx.check("advice", False, "only a warning", severity="warn")
+
+    manifest = execute(StepSpec(asset="toy.check", run=work, description="t"), part(), store, correlation_id="c")
+    assert manifest.status == "failed" and manifest.error.type == "CheckFailed"
+    assert "coverage: 70% < 90%" in manifest.error.message and "advice" not in manifest.error.message
+
+
+def test_corrupt_and_invalid_manifests_are_clear_errors(store: Store) -> None:
+    key = layout.manifest_key("toy.x", part().key)
+    store.put_bytes(key, b"{not json")
+    with pytest.raises(ManifestError, match="corrupt"):
+        read_manifest(store, "toy.x", part().key)
+    store.put_bytes(key, b'{"manifest_version": "v1", "asset": "toy.x"}')
+    with pytest.raises(ManifestError, match="does not validate"):
+        read_manifest(store, "toy.x", part().key)
+
+
+@pytest.fixture
+def seeded(seeded_template: Path, tmp_path: Path) -> str:
+    root = tmp_path / "store"
+    shutil.copytree(seeded_template, root)
+    return f"file://{root}"
+
+
+def _args(store_url: str, asset: str = "ingest.roster", run_id: str = "t1") -> list[str]:
+    return [asset, "--game-date", DAY, "--run-id", run_id, "--as-of", AS_OF, "--store", store_url]
+
+
+def test_cli_runs_a_step_and_skips_when_done(seeded: str) -> None:
+    first = run_steps_cli(*_args(seeded))
+    assert first.returncode == 0, first.stderr
+    assert "success" in first.stdout
+    again = run_steps_cli(*_args(seeded))
+    assert again.returncode == 0 and "skipping" in again.stdout
+
+
+def test_sigkill_mid_write_publishes_nothing_and_rerun_succeeds(seeded: str) -> None:
+    store = open_store(seeded)
+    env = {"PIPELINE_FAULTS": "ingest.roster@*=sleep:60"}
+    import os
+
+    full_env = dict(os.environ, **env)
+    proc = subprocess.Popen([sys.executable, "-m", "steps", *_args(seeded)], env=full_env)
+    out_key = "runs/ingest.roster/game_date=2024-11-18/run=t1/data.parquet"
+    deadline = time.monotonic() + 60
+    while not store.exists(out_key) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert store.exists(out_key), "the step never wrote its output"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert read_manifest(store, "ingest.roster", part().key) is None
+    with pytest.raises(MissingInput):
+        resolve_upstream(store, "ingest.roster", part())
+    rerun = run_steps_cli(*_args(seeded))
+    assert rerun.returncode == 0, rerun.stderr
+    assert read_manifest(store, "ingest.roster", part().key).status == "success"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"--game-date": "2024/11/18"}, "not an ISO date"),
+        ({"--as-of": "2024-11-18T23:00:00"}, "naive"),
+        ({"--run-id": "../escape"}, "path separator"),
+        ({"--run-id": "a b"}, "whitespace"),
+        ({"--store": "ftp://x"}, "unknown store scheme"),
+        ({"--store": "file:///definitely/not/here"}, "does not exist"),
+        ({"asset": "nope.step"}, "unknown step 'nope.step'"),
+    ],
+)
+def test_cli_bad_input_table(seeded: str, change: dict[str, str], message: str) -> None:
+    args = _args(seeded)
+    for flag, value in change.items():
+        if flag == "asset":
+            args[0] = value
+        else:
+            args[args.index(flag) + 1] = value
+    result = run_steps_cli(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not list(open_store(seeded).list("manifests/"))
+
+
+def test_cli_unreachable_minio(seeded: str) -> None:
+    from tests.servers import free_port
+
+    env = {
+        "PIPELINE_S3_ENDPOINT": f"http://127.0.0.1:{free_port()}",
+        "PIPELINE_S3_ACCESS_KEY": "x",
+        "PIPELINE_S3_SECRET_KEY": "y",
+        "PIPELINE_S3_RETRIES": "0",
+    }
+    result = run_steps_cli(*_args("s3://bucket"), env=env)
+    assert result.returncode == 2 and "cannot reach S3 endpoint" in result.stderr
+
+
+def test_failed_step_exits_1_with_failed_manifest(seeded: str) -> None:
+    result = run_steps_cli(*_args(seeded, "minutes.score"))
+    assert result.returncode == 1
+    assert "upstream minutes.features has no success manifest" in result.stderr
+    manifest = read_manifest(open_store(seeded), "minutes.score", part().key)
+    assert manifest.status == "failed" and manifest.error.type == "MissingInput"
