@@ -58,3 +58,7 @@ def backfill_prefix(backfill_id: str) -> str:
 def event_key(ts: datetime, event_id: str) -> str:
     stamp = to_key_ts(ts)
     return f"events/{stamp[:8]}/{stamp}-{check_token(event_id, 'event id')}.json"
+
+
+def log_key(asset: str, key: PartitionKey, attempt: int, stream: str) -> str:
+    return f"logs/{check_token(asset, 'asset')}/{key.segments()}/attempt-{attempt}.{stream}.txt"

@@ -65,7 +65,7 @@ class StepSpec:
     partition_keys: tuple[str, ...] = ("game_date", "run_as_of_ts", "run_id")
     concurrency: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)
-    retries: int = 2
+    retries: int | None = None  # None: the configured default (workflows config)
     # What a missing source does: stop with a remediation message, or proceed and record it.
     gap_policy: dict[str, GapPolicy] = field(default_factory=dict)
     remediation: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,440 @@
+"""`pipeline`: daily runs, backfills, and the operator's commands."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from steps.runtime import layout
+from steps.runtime.errors import PipelineError
+from steps.runtime.events import emit
+from steps.runtime.manifest import read_manifest
+from steps.runtime.partition import PartitionKey, check_token, parse_as_of, parse_game_date
+from steps.runtime.pointer import list_history, promote as promote_pointer, rollback as rollback_pointer
+from steps.runtime.store import Store, open_store
+from steps.runtime.timefmt import to_key_ts, utc_now
+from workflows.config import PipelineConfig, load_config
+from workflows.graph import Graph, check_limits, pipeline_graph
+from workflows.ids import new_backfill_id
+from workflows.local import LocalRunner, Mode, TaskResult
+from workflows.plan import AsOfMode, Plan, make_plan, source_selections
+from workflows.summary import Summary, build_summary, write_summary
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="NBA projections: one partitioned DAG, run locally or on Argo.")
+console = Console()
+err_console = Console(stderr=True)
+
+STORE_HELP = "file://<dir> (embedded default) or s3://<bucket>[/prefix] (MinIO; endpoint and keys from PIPELINE_S3_*)"
+
+
+def default_store() -> str:
+    return os.environ.get("PIPELINE_STORE", f"file://{Path.cwd() / 'pipeline-store'}")
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    return typer.Exit(code)
+
+
+def today_et(config: PipelineConfig) -> date:
+    """Today on the slate calendar; PIPELINE_TODAY replays a past day (tests, drills)."""
+    if override := os.environ.get("PIPELINE_TODAY"):
+        return parse_game_date(override)
+    return datetime.now(ZoneInfo(config.timezone)).date()
+
+
+def _parse_date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return parse_game_date(value)
+    except PipelineError as exc:
+        raise fail(f"{flag}: {exc}") from None
+
+
+# ---- run ----------------------------------------------------------------------------------
+def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
+    table = Table(title="Plan" + (" (dry run: nothing executed or written)" if dry_run else ""))
+    for column in ("game_date", "run_id", "as of (UTC)", "to run", "skipped (why)", "run (why)"):
+        table.add_column(column)
+    for planned in plan.partitions:
+        p = planned.partition
+        skipped = [s for s in planned.steps.values() if s.action == "skip"]
+        run = [s for s in planned.steps.values() if s.action == "run"]
+        reasons_run = sorted({s.reason for s in run})
+        table.add_row(
+            p.game_date.isoformat(),
+            p.run_id,
+            p.as_of_iso(),
+            f"{len(run)}/{len(planned.steps)}" + (f" {', '.join(planned.to_run)}" if 0 < len(run) < len(planned.steps) else ""),
+            f"{len(skipped)} ({skipped[0].reason})" if skipped else "0",
+            "; ".join(reasons_run) + (f" [{planned.note}]" if planned.note else ""),
+        )
+    console.print(table)
+    if plan.no_slate:
+        console.print(f"No slate (no schedule snapshot) on: {', '.join(d.isoformat() for d in plan.no_slate)}")
+    if dry_run:
+        for planned in plan.partitions:
+            picks = source_selections(store, plan.graph, planned)
+            lines = [f"  {src}: {pick}" for src, pick in picks.items()]
+            console.print(f"[bold]{planned.partition.game_date}[/] as-of selections:\n" + "\n".join(lines), highlight=False)
+
+
+def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> None:
+    p = summary.partitions
+    console.print(
+        f"\n[bold]Backfill {summary.backfill_id}[/] ({summary.kind}): {p['planned']} partitions, "
+        f"{p['succeeded']} succeeded, {p['failed']} failed, {p['skipped']} already done, "
+        f"{p['no_slate']} without a slate; {summary.wall_s:.1f}s",
+        highlight=False,
+    )
+    table = Table(title="Steps")
+    for column in ("step", "ran", "reused", "failed", "blocked", "mean s", "total s"):
+        table.add_column(column, justify="right" if column != "step" else "left")
+    for asset, s in summary.steps.items():
+        table.add_row(asset, str(s.ran), str(s.reused), str(s.failed), str(s.blocked), f"{s.mean_s:.2f}", f"{s.total_s:.2f}")
+    console.print(table)
+    for group in summary.top_errors:
+        console.print(f"[red]x {group.count}[/] {group.signature}\n    dates: {', '.join(group.dates)}\n    manifest: {group.example_manifest}", highlight=False)
+    if summary.gaps:
+        console.print(f"Input gaps recorded: {len(summary.gaps)} (e.g. {summary.gaps[0]['game_date']}: {summary.gaps[0]['detail']})", highlight=False)
+    if summary.caught_up:
+        console.print("Caught up: " + "; ".join(f"{c['game_date']} ({c['reason']})" for c in summary.caught_up), highlight=False)
+    if summary.accuracy:
+        a = summary.accuracy
+        console.print(
+            f"Accuracy over {int(a['dates'])} dates: MAE {a['mae_fp']:.2f} fp (naive baseline {a['baseline_mae_fp']:.2f}), "
+            f"minutes MAE {a['mae_minutes']:.2f} (baseline {a['baseline_mae_minutes']:.2f})",
+            highlight=False,
+        )
+    console.print(f"Summary: {store.describe(keys[0])}\n         {store.describe(keys[1])}", highlight=False)
+
+
+def execute_range(
+    *,
+    store: Store,
+    graph: Graph,
+    config: PipelineConfig,
+    start: date,
+    end: date,
+    kind: str,
+    as_of_mode: AsOfMode = "pretip",
+    as_of_ts: datetime | None = None,
+    worlds: int | None = None,
+    profile: str | None = None,
+    season: int | None = None,
+    resume: bool = True,
+    force: bool = False,
+    max_parallel: int | None = None,
+    mode: Mode = "warm",
+    dry_run: bool = False,
+    show_progress: bool = True,
+    annotate: Any = None,
+) -> tuple[Plan, Summary | None]:
+    """Plan and run a range. The one code path for daily runs, backfills and catch-up."""
+    started = utc_now()
+    backfill_id = new_backfill_id(started)
+    plan = make_plan(
+        store, graph, config, start=start, end=end, as_of_mode=as_of_mode, as_of_ts=as_of_ts,
+        worlds=worlds, profile=profile, season=season, resume=resume,
+        force_tag=to_key_ts(started) if force else None,
+    )
+    caught_up = annotate(plan) if annotate else []
+    _print_plan(plan, store, dry_run=dry_run)
+    if dry_run:
+        return plan, None
+    options = {
+        "start": start.isoformat(), "end": end.isoformat(), "as_of_mode": as_of_mode,
+        "as_of_ts": as_of_ts.isoformat() if as_of_ts else None, "worlds": worlds, "profile": profile,
+        "resume": resume, "force": force, "steps": list(graph.order) if len(graph.order) < len(pipeline_graph().order) else None,
+        "max_parallel": max_parallel or config.runner.max_parallel,
+    }
+    if plan.steps_to_run == 0:
+        console.print("Nothing to do: every planned step already has a success manifest (resume).")
+    emit(store, "range_started", correlation_id=backfill_id, detail={"kind": kind, **options})
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not show_progress,
+    ) as progress:
+        steps_bar = progress.add_task("steps", total=plan.steps_to_run)
+        part_bar = progress.add_task("partitions", total=len(plan.partitions))
+        remaining = {p.partition.game_date: len(p.to_run) for p in plan.partitions}
+        for day, count in remaining.items():
+            if count == 0:
+                progress.advance(part_bar)
+
+        def on_task(result: TaskResult) -> None:
+            progress.advance(steps_bar)
+            remaining[result.game_date] -= 1
+            if remaining[result.game_date] == 0:
+                progress.advance(part_bar)
+            if result.status == "failed":
+                progress.console.print(f"[red]failed[/] {result.game_date} {result.asset}: {result.error_type}: {(result.error or '')[:200]}", highlight=False)
+
+        runner = LocalRunner(store, graph, config, correlation_id=backfill_id, max_parallel=max_parallel, mode=mode, on_task=on_task)
+        results = runner.run(plan)
+    finished = utc_now()
+    summary = build_summary(
+        backfill_id=backfill_id, kind=kind, plan=plan, results=results, store=store, options=options,
+        started_at=started, finished_at=finished, mode=mode, caught_up=caught_up,
+    )
+    keys = write_summary(store, summary, results)
+    emit(store, "range_finished", correlation_id=backfill_id, status="failed" if summary.failed else "success", detail={"summary": keys[0], **summary.partitions})
+    _print_summary(summary, keys, store)
+    return plan, summary
+
+
+@app.command()
+def run(
+    start: str | None = typer.Option(None, "--start", help="First ET slate date, YYYY-MM-DD (default: today ET)"),
+    end: str | None = typer.Option(None, "--end", help="Last ET slate date (default: --start)"),
+    season: int | None = typer.Option(None, "--season", help="Season label (default: from the date)"),
+    as_of_mode: str = typer.Option("pretip", "--as-of-mode", help="pretip | lock | custom"),
+    as_of_ts: str | None = typer.Option(None, "--as-of-ts", help="UTC as-of for --as-of-mode custom"),
+    max_parallel: int | None = typer.Option(None, "--max-parallel", min=1, help="Steps running at once"),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip steps with a success manifest"),
+    dry_run: bool = typer.Option(False, "--dry-run/--no-dry-run", help="Print the plan; execute and write nothing"),
+    steps: list[str] | None = typer.Option(None, "--steps", help="Run only these steps (asset+ adds downstream, +asset upstream)"),
+    worlds: int | None = typer.Option(None, "--worlds", help="Simulation worlds"),
+    profile: str | None = typer.Option(None, "--profile", help="Simulation profile: base | conservative | volatile"),
+    force: bool = typer.Option(False, "--force", help="Recompute as a new run (a new run id)"),
+    catch_up_days: int | None = typer.Option(None, "--catch-up-days", min=0, help="Also heal the N days before the end date"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    config_path: Path | None = typer.Option(None, "--config", help="Pipeline config (default: packaged)"),
+    runner_mode: str = typer.Option("warm", "--runner", help="warm (forked, pre-imported) | subprocess (fresh interpreter per step)"),
+) -> None:
+    """Run a range of slate dates through the DAG: a daily run is a range of one."""
+    from workflows.catchup import catch_up_annotator
+
+    try:
+        config = load_config(config_path)
+        if as_of_mode not in ("pretip", "lock", "custom"):
+            raise fail(f"--as-of-mode must be pretip, lock or custom, not {as_of_mode!r}")
+        if runner_mode not in ("warm", "subprocess"):
+            raise fail(f"--runner must be warm or subprocess, not {runner_mode!r}")
+        custom = parse_as_of(as_of_ts) if as_of_ts is not None else None
+        if worlds is not None and worlds <= 0:
+            raise fail(f"--worlds must be positive, got {worlds}")
+        if profile is not None:
+            from steps.pipeline.slate import profile_scale
+
+            check_token(profile, "profile")
+            profile_scale(profile)
+        first = _parse_date(start, "--start")
+        last = _parse_date(end, "--end")
+        if first is None:
+            first = last or today_et(config)
+        last = last or first
+        if last < first:
+            raise fail(f"--end {last} is before --start {first}")
+        annotate = None
+        kind = "daily" if first == last else "backfill"
+        if catch_up_days:
+            first = min(first, date.fromordinal(last.toordinal() - catch_up_days))
+            annotate = catch_up_annotator(last)
+            kind = "catch-up"
+        graph = pipeline_graph()
+        if steps:
+            graph = graph.select(steps)
+        check_limits(graph, config.limits)
+        target = open_store(store or default_store())
+        _, summary = execute_range(
+            store=target, graph=graph, config=config, start=first, end=last, kind=kind,
+            as_of_mode=as_of_mode, as_of_ts=custom, worlds=worlds, profile=profile, season=season,  # type: ignore[arg-type]
+            resume=resume, force=force, max_parallel=max_parallel, mode=runner_mode,  # type: ignore[arg-type]
+            dry_run=dry_run, annotate=annotate,
+        )
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if summary is not None and summary.failed:
+        raise typer.Exit(1)
+
+
+# ---- seed-history, demo -------------------------------------------------------------------
+@app.command("seed-history")
+def seed_history_cmd(
+    season: int = typer.Option(..., "--season", help="Season start year, e.g. 2024 for 2024-25"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    seed: int = typer.Option(7, "--seed", help="Same seed, byte-identical history"),
+    start: str | None = typer.Option(None, "--start", help="Only land dates from here"),
+    end: str | None = typer.Option(None, "--end", help="Only land dates up to here"),
+) -> None:
+    """Land a deterministic, realistic season of source snapshots under landing/."""
+    from workflows.seed_history import seed_history
+
+    try:
+        target = open_store(store or default_store(), create=True)
+        counts = seed_history(target, season, seed=seed, start=_parse_date(start, "--start"), end=_parse_date(end, "--end"))
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    total = sum(counts.values())
+    console.print(f"Landed {total} snapshots in {target.url}/landing: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+
+
+@app.command()
+def demo(
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    start: str = typer.Option("2025-01-06", "--start"),
+    end: str = typer.Option("2025-01-12", "--end"),
+    max_parallel: int = typer.Option(2, "--max-parallel", min=1),
+) -> None:
+    """Seed the season up to --end, backfill --start..--end, and say where to look."""
+    from workflows.league import season_bounds, season_of
+    from workflows.seed_history import seed_history
+
+    first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+    assert first is not None and last is not None
+    url = store or default_store()
+    try:
+        target = open_store(url, create=True)
+        season = season_of(first)
+        console.print(f"Seeding season {season}-{(season + 1) % 100:02d} history up to {last} into {target.url} ...", highlight=False)
+        counts = seed_history(target, season, start=season_bounds(season)[0], end=last)
+        console.print(f"  {sum(counts.values())} source snapshots landed.")
+        config = load_config()
+        _, summary = execute_range(store=target, graph=pipeline_graph(), config=config, start=first, end=last, kind="backfill", max_parallel=max_parallel)
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    assert summary is not None
+    root = target.url
+    console.print(
+        "\n[bold]Where to look[/]\n"
+        f"  projections (current):  {root}/current/finalize.unified/game_date=<D>/current_run.json\n"
+        f"  run outputs:            {root}/runs/<asset>/game_date=<D>/run=<run_id>/\n"
+        f"  manifests:              {root}/manifests/<asset>/game_date=<D>/run=<run_id>/manifest.json\n"
+        f"  backfill summary:       {root}/backfills/{summary.backfill_id}/summary.json\n"
+        f"  try: pipeline show finalize.unified --game-date {last} --store {root}\n"
+        f"       pipeline run --start {first} --end {last} --store {root}   (resume: runs nothing)",
+        highlight=False,
+    )
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+# ---- show, promote, rollback -------------------------------------------------------------
+def _resolve_run(target: Store, asset: str, game_date: date, run_id: str | None) -> str:
+    if run_id:
+        return check_token(run_id, "run_id")
+    from steps.runtime.pointer import current_run
+
+    pointer = current_run(target, layout.pointer_scope(asset, game_date))
+    if pointer is not None:
+        return pointer.run_id
+    runs = [d.rstrip("/").split("run=")[-1] for d in target.list_dirs(layout.manifest_date_prefix(asset, game_date))]
+    if not runs:
+        raise PipelineError(f"no manifests for {asset} on {game_date}")
+    return sorted(runs)[-1]
+
+
+@app.command()
+def show(
+    asset: str = typer.Argument(..., help="e.g. finalize.unified"),
+    game_date: str = typer.Option(..., "--game-date"),
+    run_id: str | None = typer.Option(None, "--run-id", help="Default: the current pointer's run, else the newest"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the raw manifest"),
+) -> None:
+    """Print a step's manifest readably."""
+    try:
+        target = open_store(store or default_store())
+        day = _parse_date(game_date, "--game-date")
+        assert day is not None
+        rid = _resolve_run(target, asset, day, run_id)
+        manifest = read_manifest(target, asset, PartitionKey(game_date=day, run_id=rid))
+        if manifest is None:
+            raise PipelineError(f"no manifest for {asset} {day} run {rid}")
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        console.print_json(manifest.model_dump_json())
+        return
+    colour = {"success": "green", "failed": "red", "skipped": "yellow"}[manifest.status]
+    console.print(f"[bold]{manifest.asset}[/] {day} run [bold]{rid}[/]: [{colour}]{manifest.status}[/] in {manifest.timing.duration_s:.2f}s (attempt {manifest.attempt})", highlight=False)
+    console.print(f"  as of {manifest.partition.as_of_iso()}  correlation {manifest.correlation_id}  code {manifest.environment.code_version} git {manifest.environment.git_sha or '-'}", highlight=False)
+    if manifest.error:
+        console.print(f"  [red]error[/] {manifest.error.type}: {manifest.error.message}", highlight=False)
+    table = Table(title="inputs")
+    for column in ("name", "kind", "path / snapshot", "rows"):
+        table.add_column(column)
+    for i in manifest.inputs:
+        table.add_row(i.name, i.kind, i.path + (f" @ {i.snapshot_ts}" if i.snapshot_ts else "") + (f" (run {i.run_id})" if i.run_id else ""), str(i.row_count if i.row_count is not None else ""))
+    console.print(table)
+    table = Table(title="outputs")
+    for column in ("name", "path", "rows", "content hash"):
+        table.add_column(column)
+    for o in manifest.outputs:
+        table.add_row(o.name, o.path, str(o.row_count), o.content_hash[:19])
+    console.print(table)
+    for c in manifest.checks:
+        mark = "[green]ok[/]" if c.passed else ("[red]FAIL[/]" if c.severity == "critical" else "[yellow]warn[/]")
+        console.print(f"  {mark} {c.name}: {c.detail[:200]}", highlight=False)
+    for g in manifest.gaps:
+        console.print(f"  [yellow]gap[/] {g.source} ({g.policy}): {g.detail}", highlight=False)
+    if manifest.metrics:
+        console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in sorted(manifest.metrics.items())), highlight=False)
+
+
+@app.command()
+def promote(
+    asset: str = typer.Argument("finalize.unified"),
+    game_date: str = typer.Option(..., "--game-date"),
+    run_id: str = typer.Option(..., "--run-id"),
+    reason: str = typer.Option(..., "--reason", help="Recorded in the pointer's history"),
+    force: bool = typer.Option(False, "--force", help="Allow moving to an older as-of"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+) -> None:
+    """Point current at a run (compare-and-swap; needs a success manifest)."""
+    try:
+        target = open_store(store or default_store())
+        day = _parse_date(game_date, "--game-date")
+        assert day is not None
+        pointer = promote_pointer(target, layout.pointer_scope(asset, day), asset=asset, key=PartitionKey(game_date=day, run_id=check_token(run_id, "run_id")), reason=reason, force=force)
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{asset} {day}: current is run {pointer.run_id} (version {pointer.seq})", highlight=False)
+
+
+@app.command()
+def rollback(
+    asset: str = typer.Argument("finalize.unified"),
+    game_date: str = typer.Option(..., "--game-date"),
+    to_version: int | None = typer.Option(None, "--to-version", help="History version to restore (default: the previous one)"),
+    reason: str = typer.Option(..., "--reason"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+) -> None:
+    """Make an earlier pointer version current again (a new version; history is kept)."""
+    from steps.runtime.pointer import current_run
+
+    try:
+        target = open_store(store or default_store())
+        day = _parse_date(game_date, "--game-date")
+        assert day is not None
+        scope = layout.pointer_scope(asset, day)
+        current = current_run(target, scope)
+        if current is None:
+            raise PipelineError(f"{asset} {day} has no current pointer to roll back")
+        version = to_version or (current.previous.seq if current.previous else None)
+        if version is None:
+            raise PipelineError(f"{asset} {day} has only one version; nothing to roll back to")
+        pointer = rollback_pointer(target, scope, to_seq=version, reason=reason)
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    console.print(f"{asset} {day}: rolled back to run {pointer.run_id} (now version {pointer.seq})", highlight=False)
+    for version_ in list_history(target, scope)[-5:]:
+        console.print(f"  v{version_.seq} {version_.run_id} by {version_.promoted_by}: {version_.reason}", highlight=False)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,256 @@
+"""The per-backfill summary: `backfills/<id>/summary.json` and `summary.csv`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from steps.runtime import layout
+from steps.runtime.store import Store
+from workflows.local import TaskResult
+from workflows.plan import Plan
+
+_VOLATILE = [
+    (re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?"), "<date>"),
+    (re.compile(r"\b\d{8}T\d{6}Z[\w.-]*"), "<run>"),
+    (re.compile(r"'[^']*'"), "'…'"),
+    (re.compile(r"\b[0-9a-f]{12,}\b"), "<hex>"),
+    (re.compile(r"\d+(\.\d+)?"), "<n>"),
+]
+
+
+def error_signature(asset: str, error_type: str | None, message: str | None) -> str:
+    """What a failure is, with dates, ids and numbers taken out, so alike failures group."""
+    text = (message or "").splitlines()[0] if message else ""
+    for pattern, token in _VOLATILE:
+        text = pattern.sub(token, text)
+    return f"{asset}: {error_type or 'Error'}: {text[:160]}"
+
+
+class PartitionOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    game_date: str
+    run_id: str
+    run_as_of_ts: str
+    status: str  # success | failed | reused
+    failed_steps: list[str] = Field(default_factory=list)
+    blocked_steps: list[str] = Field(default_factory=list)
+    not_due_steps: list[str] = Field(default_factory=list)
+    note: str = ""
+
+
+class StepStats(BaseModel):
+    ran: int = 0
+    reused: int = 0
+    failed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    attempts: int = 0
+    total_s: float = 0.0
+    mean_s: float = 0.0
+    max_s: float = 0.0
+
+
+class ErrorGroup(BaseModel):
+    signature: str
+    count: int
+    dates: list[str]
+    example_message: str
+    example_manifest: str | None = None
+    example_log: str | None = None
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    summary_version: str = "v1"
+    backfill_id: str
+    correlation_id: str
+    kind: str  # backfill | daily | catch-up
+    store: str
+    range: dict[str, str]
+    options: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime
+    wall_s: float
+    partitions: dict[str, int]
+    partition_outcomes: list[PartitionOutcome]
+    no_slate_dates: list[str]
+    steps: dict[str, StepStats]
+    top_errors: list[ErrorGroup]
+    gaps: list[dict[str, str]]
+    accuracy: dict[str, float] = Field(default_factory=dict)
+    caught_up: list[dict[str, str]] = Field(default_factory=list)
+    runner: dict[str, float | str]
+
+    @property
+    def failed(self) -> bool:
+        return self.partitions.get("failed", 0) > 0
+
+
+def _accuracy(results: list[TaskResult]) -> dict[str, float]:
+    rows = [r.metrics for r in results if r.asset == "accuracy" and r.status == "success" and r.metrics.get("n")]
+    if not rows:
+        return {}
+    n = sum(r["n"] for r in rows)
+    out = {"dates": float(len(rows)), "players": n}
+    for name in ("mae_fp", "baseline_mae_fp", "mae_minutes", "baseline_mae_minutes"):
+        out[name] = round(sum(r[name] * r["n"] for r in rows) / n, 6)
+    out["rmse_fp"] = round((sum(r["rmse_fp"] ** 2 * r["n"] for r in rows) / n) ** 0.5, 6)
+    return out
+
+
+def build_summary(
+    *,
+    backfill_id: str,
+    kind: str,
+    plan: Plan,
+    results: list[TaskResult],
+    store: Store,
+    options: dict[str, Any],
+    started_at: datetime,
+    finished_at: datetime,
+    mode: str,
+    caught_up: list[dict[str, str]] | None = None,
+) -> Summary:
+    by_partition: dict[tuple[str, str], list[TaskResult]] = defaultdict(list)
+    for r in results:
+        by_partition[(r.game_date.isoformat(), r.run_id)].append(r)
+    outcomes = []
+    for planned in plan.partitions:
+        p = planned.partition
+        rs = by_partition[(p.game_date.isoformat(), p.run_id)]
+        failed = [r.asset for r in rs if r.status == "failed"]
+        blocked = [r.asset for r in rs if r.status == "blocked"]
+        not_due = [r.asset for r in rs if r.status == "skipped"]
+        if failed or blocked:
+            status = "failed"
+        elif all(r.status == "reused" for r in rs):
+            status = "reused"
+        else:
+            status = "success"
+        outcomes.append(
+            PartitionOutcome(
+                game_date=p.game_date.isoformat(),
+                run_id=p.run_id,
+                run_as_of_ts=p.as_of_iso(),
+                status=status,
+                failed_steps=failed,
+                blocked_steps=blocked,
+                not_due_steps=not_due,
+                note=planned.note,
+            )
+        )
+    counts = Counter(o.status for o in outcomes)
+    steps: dict[str, StepStats] = {}
+    durations: dict[str, list[float]] = defaultdict(list)
+    for r in results:
+        stats = steps.setdefault(r.asset, StepStats())
+        if r.status == "reused":
+            stats.reused += 1
+            continue
+        if r.status == "blocked":
+            stats.blocked += 1
+            continue
+        stats.attempts += r.attempts
+        if r.status == "failed":
+            stats.failed += 1
+        elif r.status == "skipped":
+            stats.skipped += 1
+        if r.attempts:
+            stats.ran += 1
+            durations[r.asset].append(r.duration_s)
+    for asset, values in durations.items():
+        steps[asset].total_s = round(sum(values), 4)
+        steps[asset].mean_s = round(statistics.fmean(values), 4)
+        steps[asset].max_s = round(max(values), 4)
+    groups: dict[str, list[TaskResult]] = defaultdict(list)
+    for r in results:
+        if r.status == "failed":
+            groups[error_signature(r.asset, r.error_type, r.error)].append(r)
+    top = [
+        ErrorGroup(
+            signature=sig,
+            count=len(rs),
+            dates=sorted({r.game_date.isoformat() for r in rs}),
+            example_message=rs[0].error or "",
+            example_manifest=rs[0].manifest_key,
+            example_log=next((k for k in reversed(rs[0].log_keys) if k.endswith("stderr.txt")), None),
+        )
+        for sig, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    ]
+    gaps = [
+        {"game_date": r.game_date.isoformat(), "asset": r.asset, "detail": g}
+        for r in results
+        for g in r.gaps
+    ]
+    ran = [r for r in results if r.attempts]
+    step_time = sum(r.duration_s for r in ran)
+    wall_time = sum(r.wall_s for r in ran)
+    wall = (finished_at - started_at).total_seconds()
+    return Summary(
+        backfill_id=backfill_id,
+        correlation_id=backfill_id,
+        kind=kind,
+        store=store.url,
+        range={
+            "start": options.get("start", ""),
+            "end": options.get("end", ""),
+        },
+        options=options,
+        started_at=started_at,
+        finished_at=finished_at,
+        wall_s=round(wall, 3),
+        partitions={
+            "planned": len(plan.partitions),
+            "attempted": sum(1 for o in outcomes if o.status != "reused"),
+            "succeeded": counts.get("success", 0),
+            "failed": counts.get("failed", 0),
+            "skipped": counts.get("reused", 0),
+            "no_slate": len(plan.no_slate),
+        },
+        partition_outcomes=outcomes,
+        no_slate_dates=[d.isoformat() for d in plan.no_slate],
+        steps=steps,
+        top_errors=top,
+        gaps=gaps,
+        accuracy=_accuracy(results),
+        caught_up=caught_up or [],
+        runner={
+            "mode": mode,
+            "steps_run": float(len(ran)),
+            "step_seconds": round(step_time, 4),
+            "task_wall_seconds": round(wall_time, 4),
+            "overhead_per_step_s": round((wall_time - step_time) / len(ran), 4) if ran else 0.0,
+        },
+    )
+
+
+def summary_csv(results: list[TaskResult]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["game_date", "run_id", "asset", "status", "attempts", "duration_s", "error_type", "error_signature", "reason"])
+    for r in results:
+        signature = error_signature(r.asset, r.error_type, r.error) if r.status == "failed" else ""
+        writer.writerow([r.game_date.isoformat(), r.run_id, r.asset, r.status, r.attempts, f"{r.duration_s:.4f}", r.error_type or "", signature, r.reason])
+    return buf.getvalue()
+
+
+def write_summary(store: Store, summary: Summary, results: list[TaskResult]) -> tuple[str, str]:
+    prefix = layout.backfill_prefix(summary.backfill_id)
+    json_key, csv_key = f"{prefix}summary.json", f"{prefix}summary.csv"
+    store.put_json(json_key, summary.model_dump(mode="json"))
+    store.put_bytes(csv_key, summary_csv(results).encode())
+    return json_key, csv_key
+
+
+def read_summary(store: Store, backfill_id: str) -> Summary:
+    return Summary.model_validate(store.get_json(f"{layout.backfill_prefix(backfill_id)}summary.json"))
