@@ -10,7 +10,17 @@ from steps.runtime.step import StepSpec
 
 @functools.cache
 def all_steps() -> dict[str, StepSpec]:
-    from steps.pipeline import finalize, ingest, labels, minutes, ownership, promote, rates, script, sim
+    from steps.pipeline import (
+        finalize,
+        ingest,
+        labels,
+        minutes,
+        ownership,
+        promote,
+        rates,
+        script,
+        sim,
+    )
 
     specs: dict[str, StepSpec] = {}
     for module in (ingest, minutes, rates, sim, ownership, finalize, promote, labels, script):

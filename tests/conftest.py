@@ -55,3 +55,49 @@ def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("seeded") / "store"
     seed_history(open_store(f"file://{root}", create=True), 2024, seed=7, start=SEED_START, end=SEED_END)
     return root
+
+
+@pytest.fixture
+def seeded(seeded_template: Path, tmp_path: Path) -> str:
+    """A private copy of the seeded directory store; returns its URL."""
+    import shutil
+
+    root = tmp_path / "store"
+    shutil.copytree(seeded_template, root)
+    return f"file://{root}"
+
+
+@pytest.fixture
+def seeded_s3(minio_env) -> str:
+    """A fresh MinIO bucket holding the same seeded history."""
+    from workflows.seed_history import seed_history
+
+    url = fresh_bucket_url()
+    seed_history(open_store(url, create=True), 2024, seed=7, start=SEED_START, end=SEED_END)
+    return url
+
+
+FAST_CONFIG = """
+runner:
+  max_parallel: 2
+  retries: {limit: 1, backoff_seconds: 0, factor: 1, max_backoff_seconds: 0}
+limits:
+  source.schedule: 2
+  source.injuries: 1
+  source.odds: 1
+  source.lineups: 1
+  source.roster: 2
+  source.salaries: 1
+  source.boxscores: 2
+  stage.train: 1
+  stage.sim: 1
+  stage.promote: 1
+"""
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> str:
+    """Pipeline config with no retry backoff, so injected failures are quick."""
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(FAST_CONFIG)
+    return str(path)

@@ -12,7 +12,15 @@ from steps.runtime.partition import Partition
 from steps.runtime.store import Store
 
 
-def make_manifest(store: Store, asset: str, run_id: str, *, as_of: str = "2025-01-15T22:00:00Z", status: str = "success", game_date: str = "2025-01-15") -> Manifest:
+def make_manifest(
+    store: Store,
+    asset: str,
+    run_id: str,
+    *,
+    as_of: str = "2025-01-15T22:00:00Z",
+    status: str = "success",
+    game_date: str = "2025-01-15",
+) -> Manifest:
     now = datetime.now(UTC)
     manifest = Manifest(
         asset=asset,
@@ -26,17 +34,68 @@ def make_manifest(store: Store, asset: str, run_id: str, *, as_of: str = "2025-0
     return manifest
 
 
-def run_steps_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def run_steps_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "steps", *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+        [sys.executable, "-m", "steps", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
     )
 
 
-def run_pipeline_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def run_pipeline_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "workflows.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, check=False
+        [sys.executable, "-m", "workflows.cli", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
     )
+
+
+def output_hashes(store: Store) -> dict[tuple[str, str, str, str], str]:
+    """(asset, game_date, run_id, output) -> content hash, over every success manifest."""
+    from steps.runtime.manifest import parse_manifest
+
+    found = {}
+    for info in store.list("manifests/"):
+        manifest = parse_manifest(store.get_bytes(info.key), info.key)
+        if manifest.status != "success":
+            continue
+        for out in manifest.outputs:
+            found[
+                (
+                    manifest.asset,
+                    manifest.partition.game_date.isoformat(),
+                    manifest.partition.run_id,
+                    out.name,
+                )
+            ] = out.content_hash
+    return found
+
+
+def manifests_by_status(store: Store) -> dict[str, list[tuple[str, str]]]:
+    from steps.runtime.manifest import parse_manifest
+
+    out: dict[str, list[tuple[str, str]]] = {}
+    for info in store.list("manifests/"):
+        m = parse_manifest(store.get_bytes(info.key), info.key)
+        out.setdefault(m.status, []).append((m.asset, m.partition.game_date.isoformat()))
+    return out
+
+
+def latest_summary(store: Store) -> dict:
+    keys = sorted(i.key for i in store.list("backfills/") if i.key.endswith("summary.json"))
+    assert keys, "no backfill summary written"
+    return store.get_json(keys[-1])

@@ -57,9 +57,13 @@ class MinioServer:
         console = free_port()
         self.proc = subprocess.Popen(
             [
-                minio_binary(), "server", str(self.data_dir),
-                "--address", f"127.0.0.1:{self.port}",
-                "--console-address", f"127.0.0.1:{console}",
+                minio_binary(),
+                "server",
+                str(self.data_dir),
+                "--address",
+                f"127.0.0.1:{self.port}",
+                "--console-address",
+                f"127.0.0.1:{console}",
                 "--quiet",
             ],
             env=env,

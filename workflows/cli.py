@@ -18,7 +18,15 @@ from steps.runtime.errors import PipelineError
 from steps.runtime.events import emit
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import PartitionKey, check_token, parse_as_of, parse_game_date
-from steps.runtime.pointer import list_history, promote as promote_pointer, rollback as rollback_pointer
+from steps.runtime.pointer import (
+    list_history,
+)
+from steps.runtime.pointer import (
+    promote as promote_pointer,
+)
+from steps.runtime.pointer import (
+    rollback as rollback_pointer,
+)
 from steps.runtime.store import Store, open_store
 from steps.runtime.timefmt import to_key_ts, utc_now
 from workflows.config import PipelineConfig, load_config
@@ -28,11 +36,17 @@ from workflows.local import LocalRunner, Mode, TaskResult
 from workflows.plan import AsOfMode, Plan, make_plan, source_selections
 from workflows.summary import Summary, build_summary, write_summary
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="NBA projections: one partitioned DAG, run locally or on Argo.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="NBA projections: one partitioned DAG, run locally or on Argo.",
+)
 console = Console()
 err_console = Console(stderr=True)
 
-STORE_HELP = "file://<dir> (embedded default) or s3://<bucket>[/prefix] (MinIO; endpoint and keys from PIPELINE_S3_*)"
+STORE_HELP = (
+    "file://<dir> (embedded default) or s3://<bucket>[/prefix] (MinIO; endpoint and keys from PIPELINE_S3_*)"
+)
 
 
 def default_store() -> str:
@@ -74,18 +88,24 @@ def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
             p.game_date.isoformat(),
             p.run_id,
             p.as_of_iso(),
-            f"{len(run)}/{len(planned.steps)}" + (f" {', '.join(planned.to_run)}" if 0 < len(run) < len(planned.steps) else ""),
+            f"{len(run)}/{len(planned.steps)}"
+            + (f" {', '.join(planned.to_run)}" if 0 < len(run) < len(planned.steps) else ""),
             f"{len(skipped)} ({skipped[0].reason})" if skipped else "0",
             "; ".join(reasons_run) + (f" [{planned.note}]" if planned.note else ""),
         )
     console.print(table)
     if plan.no_slate:
-        console.print(f"No slate (no schedule snapshot) on: {', '.join(d.isoformat() for d in plan.no_slate)}")
+        console.print(
+            f"No slate (no schedule snapshot) on: {', '.join(d.isoformat() for d in plan.no_slate)}"
+        )
     if dry_run:
         for planned in plan.partitions:
             picks = source_selections(store, plan.graph, planned)
             lines = [f"  {src}: {pick}" for src, pick in picks.items()]
-            console.print(f"[bold]{planned.partition.game_date}[/] as-of selections:\n" + "\n".join(lines), highlight=False)
+            console.print(
+                f"[bold]{planned.partition.game_date}[/] as-of selections:\n" + "\n".join(lines),
+                highlight=False,
+            )
 
 
 def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> None:
@@ -100,14 +120,31 @@ def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> Non
     for column in ("step", "ran", "reused", "failed", "blocked", "mean s", "total s"):
         table.add_column(column, justify="right" if column != "step" else "left")
     for asset, s in summary.steps.items():
-        table.add_row(asset, str(s.ran), str(s.reused), str(s.failed), str(s.blocked), f"{s.mean_s:.2f}", f"{s.total_s:.2f}")
+        table.add_row(
+            asset,
+            str(s.ran),
+            str(s.reused),
+            str(s.failed),
+            str(s.blocked),
+            f"{s.mean_s:.2f}",
+            f"{s.total_s:.2f}",
+        )
     console.print(table)
     for group in summary.top_errors:
-        console.print(f"[red]x {group.count}[/] {group.signature}\n    dates: {', '.join(group.dates)}\n    manifest: {group.example_manifest}", highlight=False)
+        console.print(
+            f"[red]x {group.count}[/] {group.signature}\n    dates: {', '.join(group.dates)}\n    manifest: {group.example_manifest}",
+            highlight=False,
+        )
     if summary.gaps:
-        console.print(f"Input gaps recorded: {len(summary.gaps)} (e.g. {summary.gaps[0]['game_date']}: {summary.gaps[0]['detail']})", highlight=False)
+        console.print(
+            f"Input gaps recorded: {len(summary.gaps)} (e.g. {summary.gaps[0]['game_date']}: {summary.gaps[0]['detail']})",
+            highlight=False,
+        )
     if summary.caught_up:
-        console.print("Caught up: " + "; ".join(f"{c['game_date']} ({c['reason']})" for c in summary.caught_up), highlight=False)
+        console.print(
+            "Caught up: " + "; ".join(f"{c['game_date']} ({c['reason']})" for c in summary.caught_up),
+            highlight=False,
+        )
     if summary.accuracy:
         a = summary.accuracy
         console.print(
@@ -143,8 +180,17 @@ def execute_range(
     started = utc_now()
     backfill_id = new_backfill_id(started)
     plan = make_plan(
-        store, graph, config, start=start, end=end, as_of_mode=as_of_mode, as_of_ts=as_of_ts,
-        worlds=worlds, profile=profile, season=season, resume=resume,
+        store,
+        graph,
+        config,
+        start=start,
+        end=end,
+        as_of_mode=as_of_mode,
+        as_of_ts=as_of_ts,
+        worlds=worlds,
+        profile=profile,
+        season=season,
+        resume=resume,
         force_tag=to_key_ts(started) if force else None,
     )
     caught_up = annotate(plan) if annotate else []
@@ -152,22 +198,32 @@ def execute_range(
     if dry_run:
         return plan, None
     options = {
-        "start": start.isoformat(), "end": end.isoformat(), "as_of_mode": as_of_mode,
-        "as_of_ts": as_of_ts.isoformat() if as_of_ts else None, "worlds": worlds, "profile": profile,
-        "resume": resume, "force": force, "steps": list(graph.order) if len(graph.order) < len(pipeline_graph().order) else None,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "as_of_mode": as_of_mode,
+        "as_of_ts": as_of_ts.isoformat() if as_of_ts else None,
+        "worlds": worlds,
+        "profile": profile,
+        "resume": resume,
+        "force": force,
+        "steps": list(graph.order) if len(graph.order) < len(pipeline_graph().order) else None,
         "max_parallel": max_parallel or config.runner.max_parallel,
     }
     if plan.steps_to_run == 0:
         console.print("Nothing to do: every planned step already has a success manifest (resume).")
     emit(store, "range_started", correlation_id=backfill_id, detail={"kind": kind, **options})
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, disable=not show_progress,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
     ) as progress:
         steps_bar = progress.add_task("steps", total=plan.steps_to_run)
         part_bar = progress.add_task("partitions", total=len(plan.partitions))
         remaining = {p.partition.game_date: len(p.to_run) for p in plan.partitions}
-        for day, count in remaining.items():
+        for _day, count in remaining.items():
             if count == 0:
                 progress.advance(part_bar)
 
@@ -177,39 +233,78 @@ def execute_range(
             if remaining[result.game_date] == 0:
                 progress.advance(part_bar)
             if result.status == "failed":
-                progress.console.print(f"[red]failed[/] {result.game_date} {result.asset}: {result.error_type}: {(result.error or '')[:200]}", highlight=False)
+                progress.console.print(
+                    f"[red]failed[/] {result.game_date} {result.asset}: {result.error_type}: {(result.error or '')[:200]}",
+                    highlight=False,
+                )
 
-        runner = LocalRunner(store, graph, config, correlation_id=backfill_id, max_parallel=max_parallel, mode=mode, on_task=on_task)
+        runner = LocalRunner(
+            store,
+            graph,
+            config,
+            correlation_id=backfill_id,
+            max_parallel=max_parallel,
+            mode=mode,
+            on_task=on_task,
+        )
         results = runner.run(plan)
     finished = utc_now()
     summary = build_summary(
-        backfill_id=backfill_id, kind=kind, plan=plan, results=results, store=store, options=options,
-        started_at=started, finished_at=finished, mode=mode, caught_up=caught_up,
+        backfill_id=backfill_id,
+        kind=kind,
+        plan=plan,
+        results=results,
+        store=store,
+        options=options,
+        started_at=started,
+        finished_at=finished,
+        mode=mode,
+        caught_up=caught_up,
     )
     keys = write_summary(store, summary, results)
-    emit(store, "range_finished", correlation_id=backfill_id, status="failed" if summary.failed else "success", detail={"summary": keys[0], **summary.partitions})
+    emit(
+        store,
+        "range_finished",
+        correlation_id=backfill_id,
+        status="failed" if summary.failed else "success",
+        detail={"summary": keys[0], **summary.partitions},
+    )
     _print_summary(summary, keys, store)
     return plan, summary
 
 
 @app.command()
 def run(
-    start: str | None = typer.Option(None, "--start", help="First ET slate date, YYYY-MM-DD (default: today ET)"),
+    start: str | None = typer.Option(
+        None, "--start", help="First ET slate date, YYYY-MM-DD (default: today ET)"
+    ),
     end: str | None = typer.Option(None, "--end", help="Last ET slate date (default: --start)"),
     season: int | None = typer.Option(None, "--season", help="Season label (default: from the date)"),
     as_of_mode: str = typer.Option("pretip", "--as-of-mode", help="pretip | lock | custom"),
     as_of_ts: str | None = typer.Option(None, "--as-of-ts", help="UTC as-of for --as-of-mode custom"),
     max_parallel: int | None = typer.Option(None, "--max-parallel", min=1, help="Steps running at once"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip steps with a success manifest"),
-    dry_run: bool = typer.Option(False, "--dry-run/--no-dry-run", help="Print the plan; execute and write nothing"),
-    steps: list[str] | None = typer.Option(None, "--steps", help="Run only these steps (asset+ adds downstream, +asset upstream)"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run/--no-dry-run", help="Print the plan; execute and write nothing"
+    ),
+    steps: list[str] | None = typer.Option(
+        None, "--steps", help="Run only these steps (asset+ adds downstream, +asset upstream)"
+    ),
     worlds: int | None = typer.Option(None, "--worlds", help="Simulation worlds"),
-    profile: str | None = typer.Option(None, "--profile", help="Simulation profile: base | conservative | volatile"),
+    profile: str | None = typer.Option(
+        None, "--profile", help="Simulation profile: base | conservative | volatile"
+    ),
     force: bool = typer.Option(False, "--force", help="Recompute as a new run (a new run id)"),
-    catch_up_days: int | None = typer.Option(None, "--catch-up-days", min=0, help="Also heal the N days before the end date"),
+    catch_up_days: int | None = typer.Option(
+        None, "--catch-up-days", min=0, help="Also heal the N days before the end date"
+    ),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     config_path: Path | None = typer.Option(None, "--config", help="Pipeline config (default: packaged)"),
-    runner_mode: str = typer.Option("warm", "--runner", help="warm (forked, pre-imported) | subprocess (fresh interpreter per step)"),
+    runner_mode: str = typer.Option(
+        "warm",
+        "--runner",
+        help="warm (forked, pre-imported) | subprocess (fresh interpreter per step)",
+    ),
 ) -> None:
     """Run a range of slate dates through the DAG: a daily run is a range of one."""
     from workflows.catchup import catch_up_annotator
@@ -247,10 +342,23 @@ def run(
         check_limits(graph, config.limits)
         target = open_store(store or default_store())
         _, summary = execute_range(
-            store=target, graph=graph, config=config, start=first, end=last, kind=kind,
-            as_of_mode=as_of_mode, as_of_ts=custom, worlds=worlds, profile=profile, season=season,  # type: ignore[arg-type]
-            resume=resume, force=force, max_parallel=max_parallel, mode=runner_mode,  # type: ignore[arg-type]
-            dry_run=dry_run, annotate=annotate,
+            store=target,
+            graph=graph,
+            config=config,
+            start=first,
+            end=last,
+            kind=kind,
+            as_of_mode=as_of_mode,
+            as_of_ts=custom,
+            worlds=worlds,
+            profile=profile,
+            season=season,  # type: ignore[arg-type]
+            resume=resume,
+            force=force,
+            max_parallel=max_parallel,
+            mode=runner_mode,  # type: ignore[arg-type]
+            dry_run=dry_run,
+            annotate=annotate,
         )
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -272,11 +380,21 @@ def seed_history_cmd(
 
     try:
         target = open_store(store or default_store(), create=True)
-        counts = seed_history(target, season, seed=seed, start=_parse_date(start, "--start"), end=_parse_date(end, "--end"))
+        counts = seed_history(
+            target,
+            season,
+            seed=seed,
+            start=_parse_date(start, "--start"),
+            end=_parse_date(end, "--end"),
+        )
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
     total = sum(counts.values())
-    console.print(f"Landed {total} snapshots in {target.url}/landing: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())), highlight=False)
+    console.print(
+        f"Landed {total} snapshots in {target.url}/landing: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())),
+        highlight=False,
+    )
 
 
 @app.command()
@@ -296,11 +414,22 @@ def demo(
     try:
         target = open_store(url, create=True)
         season = season_of(first)
-        console.print(f"Seeding season {season}-{(season + 1) % 100:02d} history up to {last} into {target.url} ...", highlight=False)
+        console.print(
+            f"Seeding season {season}-{(season + 1) % 100:02d} history up to {last} into {target.url} ...",
+            highlight=False,
+        )
         counts = seed_history(target, season, start=season_bounds(season)[0], end=last)
         console.print(f"  {sum(counts.values())} source snapshots landed.")
         config = load_config()
-        _, summary = execute_range(store=target, graph=pipeline_graph(), config=config, start=first, end=last, kind="backfill", max_parallel=max_parallel)
+        _, summary = execute_range(
+            store=target,
+            graph=pipeline_graph(),
+            config=config,
+            start=first,
+            end=last,
+            kind="backfill",
+            max_parallel=max_parallel,
+        )
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
     assert summary is not None
@@ -328,7 +457,10 @@ def _resolve_run(target: Store, asset: str, game_date: date, run_id: str | None)
     pointer = current_run(target, layout.pointer_scope(asset, game_date))
     if pointer is not None:
         return pointer.run_id
-    runs = [d.rstrip("/").split("run=")[-1] for d in target.list_dirs(layout.manifest_date_prefix(asset, game_date))]
+    runs = [
+        d.rstrip("/").split("run=")[-1]
+        for d in target.list_dirs(layout.manifest_date_prefix(asset, game_date))
+    ]
     if not runs:
         raise PipelineError(f"no manifests for {asset} on {game_date}")
     return sorted(runs)[-1]
@@ -338,7 +470,9 @@ def _resolve_run(target: Store, asset: str, game_date: date, run_id: str | None)
 def show(
     asset: str = typer.Argument(..., help="e.g. finalize.unified"),
     game_date: str = typer.Option(..., "--game-date"),
-    run_id: str | None = typer.Option(None, "--run-id", help="Default: the current pointer's run, else the newest"),
+    run_id: str | None = typer.Option(
+        None, "--run-id", help="Default: the current pointer's run, else the newest"
+    ),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the raw manifest"),
 ) -> None:
@@ -357,15 +491,28 @@ def show(
         console.print_json(manifest.model_dump_json())
         return
     colour = {"success": "green", "failed": "red", "skipped": "yellow"}[manifest.status]
-    console.print(f"[bold]{manifest.asset}[/] {day} run [bold]{rid}[/]: [{colour}]{manifest.status}[/] in {manifest.timing.duration_s:.2f}s (attempt {manifest.attempt})", highlight=False)
-    console.print(f"  as of {manifest.partition.as_of_iso()}  correlation {manifest.correlation_id}  code {manifest.environment.code_version} git {manifest.environment.git_sha or '-'}", highlight=False)
+    console.print(
+        f"[bold]{manifest.asset}[/] {day} run [bold]{rid}[/]: [{colour}]{manifest.status}[/] in {manifest.timing.duration_s:.2f}s (attempt {manifest.attempt})",
+        highlight=False,
+    )
+    console.print(
+        f"  as of {manifest.partition.as_of_iso()}  correlation {manifest.correlation_id}  code {manifest.environment.code_version} git {manifest.environment.git_sha or '-'}",
+        highlight=False,
+    )
     if manifest.error:
         console.print(f"  [red]error[/] {manifest.error.type}: {manifest.error.message}", highlight=False)
     table = Table(title="inputs")
     for column in ("name", "kind", "path / snapshot", "rows"):
         table.add_column(column)
     for i in manifest.inputs:
-        table.add_row(i.name, i.kind, i.path + (f" @ {i.snapshot_ts}" if i.snapshot_ts else "") + (f" (run {i.run_id})" if i.run_id else ""), str(i.row_count if i.row_count is not None else ""))
+        table.add_row(
+            i.name,
+            i.kind,
+            i.path
+            + (f" @ {i.snapshot_ts}" if i.snapshot_ts else "")
+            + (f" (run {i.run_id})" if i.run_id else ""),
+            str(i.row_count if i.row_count is not None else ""),
+        )
     console.print(table)
     table = Table(title="outputs")
     for column in ("name", "path", "rows", "content hash"):
@@ -374,12 +521,19 @@ def show(
         table.add_row(o.name, o.path, str(o.row_count), o.content_hash[:19])
     console.print(table)
     for c in manifest.checks:
-        mark = "[green]ok[/]" if c.passed else ("[red]FAIL[/]" if c.severity == "critical" else "[yellow]warn[/]")
+        mark = (
+            "[green]ok[/]"
+            if c.passed
+            else ("[red]FAIL[/]" if c.severity == "critical" else "[yellow]warn[/]")
+        )
         console.print(f"  {mark} {c.name}: {c.detail[:200]}", highlight=False)
     for g in manifest.gaps:
         console.print(f"  [yellow]gap[/] {g.source} ({g.policy}): {g.detail}", highlight=False)
     if manifest.metrics:
-        console.print("  metrics: " + ", ".join(f"{k}={v:g}" for k, v in sorted(manifest.metrics.items())), highlight=False)
+        console.print(
+            "  metrics: " + ", ".join(f"{k}={v:g}" for k, v in sorted(manifest.metrics.items())),
+            highlight=False,
+        )
 
 
 @app.command()
@@ -396,7 +550,14 @@ def promote(
         target = open_store(store or default_store())
         day = _parse_date(game_date, "--game-date")
         assert day is not None
-        pointer = promote_pointer(target, layout.pointer_scope(asset, day), asset=asset, key=PartitionKey(game_date=day, run_id=check_token(run_id, "run_id")), reason=reason, force=force)
+        pointer = promote_pointer(
+            target,
+            layout.pointer_scope(asset, day),
+            asset=asset,
+            key=PartitionKey(game_date=day, run_id=check_token(run_id, "run_id")),
+            reason=reason,
+            force=force,
+        )
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(f"{asset} {day}: current is run {pointer.run_id} (version {pointer.seq})", highlight=False)
@@ -406,7 +567,9 @@ def promote(
 def rollback(
     asset: str = typer.Argument("finalize.unified"),
     game_date: str = typer.Option(..., "--game-date"),
-    to_version: int | None = typer.Option(None, "--to-version", help="History version to restore (default: the previous one)"),
+    to_version: int | None = typer.Option(
+        None, "--to-version", help="History version to restore (default: the previous one)"
+    ),
     reason: str = typer.Option(..., "--reason"),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
@@ -427,9 +590,15 @@ def rollback(
         pointer = rollback_pointer(target, scope, to_seq=version, reason=reason)
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"{asset} {day}: rolled back to run {pointer.run_id} (now version {pointer.seq})", highlight=False)
+    console.print(
+        f"{asset} {day}: rolled back to run {pointer.run_id} (now version {pointer.seq})",
+        highlight=False,
+    )
     for version_ in list_history(target, scope)[-5:]:
-        console.print(f"  v{version_.seq} {version_.run_id} by {version_.promoted_by}: {version_.reason}", highlight=False)
+        console.print(
+            f"  v{version_.seq} {version_.run_id} by {version_.promoted_by}: {version_.reason}",
+            highlight=False,
+        )
 
 
 def main() -> None:  # pragma: no cover

@@ -112,4 +112,6 @@ def check_limits(graph: Graph, limits: Mapping[str, int]) -> None:
     for asset in graph.order:
         for group in graph.specs[asset].concurrency:
             if group not in limits:
-                raise GraphError(f"step {asset!r} names concurrency group {group!r}, which the limits config does not define")
+                raise GraphError(
+                    f"step {asset!r} names concurrency group {group!r}, which the limits config does not define"
+                )

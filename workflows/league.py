@@ -73,7 +73,9 @@ def _players(season: int, seed: int) -> pd.DataFrame:
             mu = float(np.clip(SLOT_MINUTES[slot] + noise[slot], 1.0, 38.0))
             rate = float(np.clip(rng.normal(0.95, 0.16) + 0.006 * (mu - 20), 0.45, 1.65))
             expected_fp = mu * rate
-            salary = int(np.clip(round((3000 + 200 * expected_fp * rng.normal(1, 0.06)) / 100) * 100, 3000, 11800))
+            salary = int(
+                np.clip(round((3000 + 200 * expected_fp * rng.normal(1, 0.06)) / 100) * 100, 3000, 11800)
+            )
             rows.append(
                 {
                     "player_id": f"P{t:02d}{slot:02d}",
@@ -143,7 +145,11 @@ def _statuses(players: pd.DataFrame, season: int, seed: int, days: list[date]) -
         resolves_out = rng.random(n) < 0.4
         resolve_hour = rng.integers(13, 19, n)
         final_out = long_out | (questionable & resolves_out)
-        morning = np.where(long_out, "OUT", np.where(questionable, "QUESTIONABLE", np.where(probable, "PROBABLE", "")))
+        morning = np.where(
+            long_out,
+            "OUT",
+            np.where(questionable, "QUESTIONABLE", np.where(probable, "PROBABLE", "")),
+        )
         out[day] = pd.DataFrame(
             {
                 "player_id": players["player_id"].to_numpy(),
@@ -164,7 +170,11 @@ def _team_strength(players: pd.DataFrame, available: pd.Series) -> pd.Series:
 
 
 def _boxscores(
-    players: pd.DataFrame, games: pd.DataFrame, status: dict[date, pd.DataFrame], season: int, seed: int
+    players: pd.DataFrame,
+    games: pd.DataFrame,
+    status: dict[date, pd.DataFrame],
+    season: int,
+    seed: int,
 ) -> tuple[dict[date, pd.DataFrame], dict[str, tuple[float, float]]]:
     rng = _rng(seed, season, 4)
     by_team = {team: grp for team, grp in players.groupby("team")}
@@ -240,7 +250,5 @@ def build_season(season: int, seed: int) -> Season:
     gap_rng = _rng(seed, season, 5)
     # Older data is patchier: odds are missing on ~12% of dates in the first half.
     midpoint = start + (end - start) / 2
-    odds_gap_dates = {
-        d for d in days if gap_rng.random() < (0.12 if d < midpoint else 0.02)
-    }
+    odds_gap_dates = {d for d in days if gap_rng.random() < (0.12 if d < midpoint else 0.02)}
     return Season(season, seed, players, games, status, boxscores, odds_gap_dates, spreads)

@@ -120,7 +120,11 @@ class LocalRunner:
         for attempt in range(1, limit + 2):
             if attempt > 1:
                 time.sleep(self.config.runner.retries.delay(attempt))
-            argv = [*command_for(asset, partition, self.store.url, self.correlation_id), "--attempt", str(attempt)]
+            argv = [
+                *command_for(asset, partition, self.store.url, self.correlation_id),
+                "--attempt",
+                str(attempt),
+            ]
             log_base = Path(self._logs.name) / f"{asset}-{partition.game_date}-{partition.run_id}-{attempt}"
             rc = self._launch(argv, log_base)
             result.attempts = attempt
@@ -134,7 +138,11 @@ class LocalRunner:
             if manifest is not None and manifest.error is not None:
                 result.error_type, result.error = manifest.error.type, manifest.error.message
             elif rc != 0 and not result.error:
-                tail = log_base.with_suffix(".err").read_text(errors="replace")[-500:] if log_base.with_suffix(".err").exists() else ""
+                tail = (
+                    log_base.with_suffix(".err").read_text(errors="replace")[-500:]
+                    if log_base.with_suffix(".err").exists()
+                    else ""
+                )
                 result.error_type = "Crashed" if rc < 0 else "ExitCode"
                 result.error = f"step exited {rc} without a manifest; stderr tail: {tail.strip()}"
             if rc == EXIT_BAD_INPUT:
@@ -149,7 +157,9 @@ class LocalRunner:
                 result.status = manifest.status
                 result.error_type = result.error = None
                 if manifest.status == "skipped":
-                    result.reason = next((c.detail for c in manifest.checks if c.name == "not_due"), "not due")
+                    result.reason = next(
+                        (c.detail for c in manifest.checks if c.name == "not_due"), "not due"
+                    )
         return result
 
     # ---- the schedule -----------------------------------------------------------------
@@ -160,7 +170,13 @@ class LocalRunner:
             for asset in self.graph.order:
                 step = planned.steps[asset]
                 if step.action == "skip":
-                    reused = TaskResult(planned.partition.game_date, planned.partition.run_id, asset, "reused", reason=step.reason)
+                    reused = TaskResult(
+                        planned.partition.game_date,
+                        planned.partition.run_id,
+                        asset,
+                        "reused",
+                        reason=step.reason,
+                    )
                     reused.manifest_key = layout.manifest_key(asset, planned.partition.key)
                     results[(index, asset)] = reused
                 else:
@@ -183,13 +199,21 @@ class LocalRunner:
                             if state != "ready":
                                 pending.remove(task)
                                 planned = plan.partitions[index]
-                                blocked = TaskResult(planned.partition.game_date, planned.partition.run_id, asset, state, reason=self._why(task, results))
+                                blocked = TaskResult(
+                                    planned.partition.game_date,
+                                    planned.partition.run_id,
+                                    asset,
+                                    state,
+                                    reason=self._why(task, results),
+                                )
                                 results[task] = blocked
                                 self.on_task(blocked)
                                 progressed = True
                                 continue
                             groups = self.graph.specs[asset].concurrency
-                            if len(running) >= self.max_parallel or any(permits.get(g, 1) <= 0 for g in groups):
+                            if len(running) >= self.max_parallel or any(
+                                permits.get(g, 1) <= 0 for g in groups
+                            ):
                                 continue
                             for g in groups:
                                 permits[g] = permits.get(g, 1) - 1

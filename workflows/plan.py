@@ -96,7 +96,9 @@ def slate_first_tips(store: Store, days: list[date], tz: ZoneInfo) -> dict[date,
     return tips
 
 
-def as_of_for(mode: AsOfMode, first_tip: datetime, config: PipelineConfig, custom: datetime | None) -> datetime:
+def as_of_for(
+    mode: AsOfMode, first_tip: datetime, config: PipelineConfig, custom: datetime | None
+) -> datetime:
     if mode == "custom":
         if custom is None:
             raise PlanError("--as-of-mode custom needs --as-of-ts (e.g. 2025-01-15T22:00:00Z)")
@@ -105,7 +107,9 @@ def as_of_for(mode: AsOfMode, first_tip: datetime, config: PipelineConfig, custo
     return parse_as_of(first_tip - timedelta(minutes=lead))
 
 
-def read_manifests(store: Store, pairs: list[tuple[str, PartitionKey]]) -> dict[tuple[str, PartitionKey], Manifest | None]:
+def read_manifests(
+    store: Store, pairs: list[tuple[str, PartitionKey]]
+) -> dict[tuple[str, PartitionKey], Manifest | None]:
     """Exactly one GET per manifest, in parallel; no listing needed."""
 
     def one(pair: tuple[str, PartitionKey]) -> Manifest | None:
@@ -187,7 +191,9 @@ def source_selections(store: Store, graph: Graph, planned: PlannedPartition) -> 
     sources = sorted({s for a in graph.order for s in graph.specs[a].sources if s != "boxscores"})
     for source in sources:
         choice = asof.select_as_of(store, source, planned.partition.game_date, planned.partition.run_as_of_ts)
-        out[source] = choice.reason if isinstance(choice, asof.Gap) else layout.landing_snapshot_prefix(
-            source, choice.game_date, choice.snapshot_ts
+        out[source] = (
+            choice.reason
+            if isinstance(choice, asof.Gap)
+            else layout.landing_snapshot_prefix(source, choice.game_date, choice.snapshot_ts)
         )
     return out

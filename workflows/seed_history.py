@@ -41,9 +41,7 @@ def _injury_report(season: Season, day: date, teams: set[str], at: datetime) -> 
     status = st["morning"].copy()
     resolved = (st["morning"] == "QUESTIONABLE") & (st["resolve_hour"] <= hour)
     status[resolved] = np.where(st.loc[resolved, "resolves_out"], "OUT", "")
-    frame = pd.DataFrame(
-        {"player_id": st["player_id"], "team": st["team"], "status": status}
-    )
+    frame = pd.DataFrame({"player_id": st["player_id"], "team": st["team"], "status": status})
     frame = frame[frame["status"] != ""].copy()
     frame["reported_ts"] = _utc(at)
     frame["reported_ts"] = frame["reported_ts"].astype("datetime64[ns, UTC]")
@@ -91,7 +89,13 @@ def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, p
                 }
             )
         )
-    out.append(("salaries", et(day - timedelta(days=1), time(20, 0)), pd.concat(salary_rows, ignore_index=True)))
+    out.append(
+        (
+            "salaries",
+            et(day - timedelta(days=1), time(20, 0)),
+            pd.concat(salary_rows, ignore_index=True),
+        )
+    )
 
     hour = et(day, time(FIRST_INJURY_HOUR, 0))
     while hour <= first_tip - timedelta(minutes=30):
@@ -120,7 +124,9 @@ def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, p
     noon = et(day, time(12, 0))
     noon_report = _injury_report(season, day, teams, noon)
     doubtful_noon = set(noon_report.loc[noon_report["status"].isin(["OUT", "QUESTIONABLE"]), "player_id"])
-    confirm_times = sorted({(tip.to_pydatetime() - timedelta(minutes=30)).astimezone(ET) for tip in games["tip_ts"]})
+    confirm_times = sorted(
+        {(tip.to_pydatetime() - timedelta(minutes=30)).astimezone(ET) for tip in games["tip_ts"]}
+    )
     for at in [noon, *confirm_times]:
         rows = []
         for game in games.itertuples():

@@ -97,7 +97,9 @@ class Summary(BaseModel):
 
 
 def _accuracy(results: list[TaskResult]) -> dict[str, float]:
-    rows = [r.metrics for r in results if r.asset == "accuracy" and r.status == "success" and r.metrics.get("n")]
+    rows = [
+        r.metrics for r in results if r.asset == "accuracy" and r.status == "success" and r.metrics.get("n")
+    ]
     if not rows:
         return {}
     n = sum(r["n"] for r in rows)
@@ -188,9 +190,7 @@ def build_summary(
         for sig, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
     gaps = [
-        {"game_date": r.game_date.isoformat(), "asset": r.asset, "detail": g}
-        for r in results
-        for g in r.gaps
+        {"game_date": r.game_date.isoformat(), "asset": r.asset, "detail": g} for r in results for g in r.gaps
     ]
     ran = [r for r in results if r.attempts]
     step_time = sum(r.duration_s for r in ran)
@@ -237,10 +237,34 @@ def build_summary(
 def summary_csv(results: list[TaskResult]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["game_date", "run_id", "asset", "status", "attempts", "duration_s", "error_type", "error_signature", "reason"])
+    writer.writerow(
+        [
+            "game_date",
+            "run_id",
+            "asset",
+            "status",
+            "attempts",
+            "duration_s",
+            "error_type",
+            "error_signature",
+            "reason",
+        ]
+    )
     for r in results:
         signature = error_signature(r.asset, r.error_type, r.error) if r.status == "failed" else ""
-        writer.writerow([r.game_date.isoformat(), r.run_id, r.asset, r.status, r.attempts, f"{r.duration_s:.4f}", r.error_type or "", signature, r.reason])
+        writer.writerow(
+            [
+                r.game_date.isoformat(),
+                r.run_id,
+                r.asset,
+                r.status,
+                r.attempts,
+                f"{r.duration_s:.4f}",
+                r.error_type or "",
+                signature,
+                r.reason,
+            ]
+        )
     return buf.getvalue()
 
 

@@ -152,5 +152,3 @@ def run_subprocess(argv: list[str], *, stdout: Path, stderr: Path, env: dict[str
     cmd = [sys.executable, *argv[1:]] if argv[0] == "python" else argv
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         return subprocess.run(cmd, stdout=out, stderr=err, env=env, check=False).returncode
-
-

@@ -13,7 +13,9 @@ MINUTES_FEATURES = DataFrameSchema(
         "is_home": Column(bool),
         "salary": Column("int64", Check.in_range(3000, 15000)),
         "active_roster": Column(bool),
-        "injury_status": Column(str, Check.isin(["AVAILABLE", "PROBABLE", "QUESTIONABLE", "DOUBTFUL", "OUT"])),
+        "injury_status": Column(
+            str, Check.isin(["AVAILABLE", "PROBABLE", "QUESTIONABLE", "DOUBTFUL", "OUT"])
+        ),
         "is_out": Column(bool),
         "is_starter": Column(bool),
         "starter_confirmed": Column(bool),

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from steps.pipeline.contracts import MINUTES_FEATURES, MINUTES_SCORE, OWNERSHIP, RATES_SCORE, SIM, UNIFIED
+from steps.pipeline.contracts import (
+    MINUTES_FEATURES,
+    MINUTES_SCORE,
+    OWNERSHIP,
+    RATES_SCORE,
+    SIM,
+    UNIFIED,
+)
 from steps.runtime.step import StepContext, StepSpec
 
 COVERAGE_CRITICAL = 0.90
@@ -21,10 +28,17 @@ def unify(
 ) -> pd.DataFrame:
     frame = (
         salaries[["draft_group_id", "player_id", "salary"]]
-        .merge(features[["player_id", "team", "game_id", "position", "injury_status", "is_out"]], on="player_id")
+        .merge(
+            features[["player_id", "team", "game_id", "position", "injury_status", "is_out"]],
+            on="player_id",
+        )
         .merge(minutes[["player_id", "minutes_mean"]], on="player_id", how="left")
         .merge(rates[["player_id", "rate_mean"]], on="player_id", how="left")
-        .merge(sim[["player_id", "fp_mean", "fp_std", "fp_p10", "fp_p50", "fp_p90"]], on="player_id", how="left")
+        .merge(
+            sim[["player_id", "fp_mean", "fp_std", "fp_p10", "fp_p50", "fp_p90"]],
+            on="player_id",
+            how="left",
+        )
         .merge(ownership, on=["draft_group_id", "player_id"], how="left")
     )
     frame["salary"] = frame["salary"].astype("int64")
@@ -47,7 +61,9 @@ def run_finalize(ctx: StepContext) -> None:
     ctx.metric("players", frame["player_id"].nunique())
 
 
-def health_report(unified: pd.DataFrame, roster: pd.DataFrame, injuries: pd.DataFrame, salaries: pd.DataFrame) -> list[tuple[str, bool, str, str, float]]:
+def health_report(
+    unified: pd.DataFrame, roster: pd.DataFrame, injuries: pd.DataFrame, salaries: pd.DataFrame
+) -> list[tuple[str, bool, str, str, float]]:
     """(check, passed, severity, detail, value) rows."""
     out_ids = set(injuries.loc[injuries["status"].isin(["OUT", "DOUBTFUL"]), "player_id"])
     active_ids = set(roster.loc[roster["active"], "player_id"])
@@ -63,19 +79,58 @@ def health_report(unified: pd.DataFrame, roster: pd.DataFrame, injuries: pd.Data
     team_minutes = unified.drop_duplicates("player_id").groupby("team")["minutes_mean"].sum()
     off = team_minutes[(team_minutes - 240).abs() > 5]
     return [
-        ("coverage_critical", coverage >= COVERAGE_CRITICAL, "critical", f"{detail} (needs >= 90%)", coverage),
-        ("coverage_warn", coverage >= COVERAGE_WARN, "warn", f"{detail} (warns below 95%)", coverage),
-        ("no_nulls", not any(nulls.values()), "critical", f"nulls in required columns: {nulls}", float(sum(nulls.values()))),
-        ("fp_range", bool(unified["fp_mean"].between(0, 120).all()), "critical", "fp_mean within [0, 120]", float(unified["fp_mean"].max() if len(unified) else 0)),
-        ("minutes_range", bool(unified["minutes_mean"].between(0, 48).all()), "critical", "minutes within [0, 48]", float(unified["minutes_mean"].max() if len(unified) else 0)),
-        ("team_minutes_240", off.empty, "warn", f"teams off 240 projected minutes: {off.round(1).to_dict()}", float(len(off))),
+        (
+            "coverage_critical",
+            coverage >= COVERAGE_CRITICAL,
+            "critical",
+            f"{detail} (needs >= 90%)",
+            coverage,
+        ),
+        (
+            "coverage_warn",
+            coverage >= COVERAGE_WARN,
+            "warn",
+            f"{detail} (warns below 95%)",
+            coverage,
+        ),
+        (
+            "no_nulls",
+            not any(nulls.values()),
+            "critical",
+            f"nulls in required columns: {nulls}",
+            float(sum(nulls.values())),
+        ),
+        (
+            "fp_range",
+            bool(unified["fp_mean"].between(0, 120).all()),
+            "critical",
+            "fp_mean within [0, 120]",
+            float(unified["fp_mean"].max() if len(unified) else 0),
+        ),
+        (
+            "minutes_range",
+            bool(unified["minutes_mean"].between(0, 48).all()),
+            "critical",
+            "minutes within [0, 48]",
+            float(unified["minutes_mean"].max() if len(unified) else 0),
+        ),
+        (
+            "team_minutes_240",
+            off.empty,
+            "warn",
+            f"teams off 240 projected minutes: {off.round(1).to_dict()}",
+            float(len(off)),
+        ),
     ]
 
 
 def run_health(ctx: StepContext) -> None:
     unified = ctx.upstream("finalize.unified", schema=UNIFIED)
     report = health_report(
-        unified, ctx.upstream("ingest.roster"), ctx.upstream("ingest.injuries"), ctx.upstream("dk.salaries")
+        unified,
+        ctx.upstream("ingest.roster"),
+        ctx.upstream("ingest.injuries"),
+        ctx.upstream("dk.salaries"),
     )
     for name, passed, severity, detail, value in report:
         ctx.check(name, passed, detail, severity=severity)
@@ -90,7 +145,14 @@ STEPS = [
         asset="finalize.unified",
         run=run_finalize,
         description="The merged projection table: minutes, rates, distribution, ownership, salary",
-        consumes=("dk.salaries", "minutes.features", "minutes.score", "rates.score", "sim.run", "ownership.score"),
+        consumes=(
+            "dk.salaries",
+            "minutes.features",
+            "minutes.score",
+            "rates.score",
+            "sim.run",
+            "ownership.score",
+        ),
         partition_keys=("game_date", "run_as_of_ts", "run_id", "draft_group_id"),
     ),
     StepSpec(

@@ -19,7 +19,9 @@ from steps.runtime.timefmt import iso_utc, utc_now
 def run_boxscores(ctx: StepContext) -> None:
     settle = settle_time(ctx.game_date)
     if utc_now() < settle:
-        raise SkipPartition(f"box scores for {ctx.game_date} settle at {iso_utc(settle)}; labels run after that")
+        raise SkipPartition(
+            f"box scores for {ctx.game_date} settle at {iso_utc(settle)}; labels run after that"
+        )
     box = ctx.source("boxscores", as_of=settle, schema=BOXSCORES)
     assert box is not None  # the policy for boxscores is fail
     ctx.write("data", box, unique=("game_id", "player_id"))
@@ -32,7 +34,8 @@ def run_minutes(ctx: StepContext) -> None:
     players = unified.drop_duplicates("player_id")[["player_id"]].sort_values("player_id")
     actual = box.set_index("player_id")
     frame = players.assign(
-        played=players["player_id"].isin(actual.index) & (players["player_id"].map(actual["minutes"]).fillna(0) > 0),
+        played=players["player_id"].isin(actual.index)
+        & (players["player_id"].map(actual["minutes"]).fillna(0) > 0),
         actual_minutes=players["player_id"].map(actual["minutes"]).fillna(0.0).astype(float),
         actual_fp=players["player_id"].map(actual["dk_fp"]).fillna(0.0).astype(float),
     )
@@ -48,12 +51,27 @@ def accuracy_table(unified: pd.DataFrame, labels: pd.DataFrame, features: pd.Dat
     # The naive baseline: season-average minutes times season-average rate, ignoring news.
     has = frame["gp"] > 0
     avg_min = np.where(has, frame["season_min_sum"] / frame["gp"].clip(lower=1), np.nan)
-    avg_rate = np.where(frame["season_min_sum"] > 0, frame["season_fp_sum"] / frame["season_min_sum"].clip(lower=1e-9), np.nan)
+    avg_rate = np.where(
+        frame["season_min_sum"] > 0,
+        frame["season_fp_sum"] / frame["season_min_sum"].clip(lower=1e-9),
+        np.nan,
+    )
     fallback_min = float(np.nanmean(avg_min)) if has.any() else 0.0
     fallback_rate = float(np.nanmean(avg_rate)) if has.any() else 0.0
     frame["baseline_minutes"] = np.where(has, avg_min, fallback_min)
     frame["baseline_fp"] = frame["baseline_minutes"] * np.where(has, avg_rate, fallback_rate)
-    return frame[["player_id", "fp_mean", "minutes_mean", "baseline_fp", "baseline_minutes", "actual_fp", "actual_minutes", "played"]]
+    return frame[
+        [
+            "player_id",
+            "fp_mean",
+            "minutes_mean",
+            "baseline_fp",
+            "baseline_minutes",
+            "actual_fp",
+            "actual_minutes",
+            "played",
+        ]
+    ]
 
 
 def error_metrics(table: pd.DataFrame) -> dict[str, float]:

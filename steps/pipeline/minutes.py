@@ -18,7 +18,14 @@ from steps.pipeline.landing import BOXSCORES
 from steps.pipeline.slate import LEAGUE_TOTAL, TEAM_MINUTES
 from steps.runtime.step import Resources, StepContext, StepSpec
 
-MODEL_FEATURES = ["season_min_avg", "roll5_min", "started", "started_x_avg", "back_to_back", "teammates_out_min"]
+MODEL_FEATURES = [
+    "season_min_avg",
+    "roll5_min",
+    "started",
+    "started_x_avg",
+    "back_to_back",
+    "teammates_out_min",
+]
 MIN_TRAIN_ROWS = 300
 OUT_STATUSES = {"OUT", "DOUBTFUL"}
 
@@ -73,7 +80,9 @@ def build_features(ctx: StepContext) -> pd.DataFrame:
     pool["is_out"] = pool["injury_status"].isin(OUT_STATUSES) | ~pool["active_roster"]
     pool["is_starter"] = pool["player_id"].map(lineups["is_starter"]).fillna(False).astype(bool)
     pool["starter_confirmed"] = pool["player_id"].map(lineups["confirmed"]).fillna(False).astype(bool)
-    spread_home = pool["game_id"].map(odds["spread_home"]) if len(odds) else pd.Series(np.nan, index=pool.index)
+    spread_home = (
+        pool["game_id"].map(odds["spread_home"]) if len(odds) else pd.Series(np.nan, index=pool.index)
+    )
     total = pool["game_id"].map(odds["total"]) if len(odds) else pd.Series(np.nan, index=pool.index)
     pool["odds_missing"] = spread_home.isna()
     pool["spread_team"] = np.where(pool["is_home"], spread_home, -spread_home)
@@ -114,7 +123,10 @@ def _teammates_out_history(box: pd.DataFrame) -> pd.DataFrame:
     members = games[["team", "player_id"]].drop_duplicates()
     grid = team_dates.merge(members, on="team").sort_values(["date", "player_id"])
     before = pd.merge_asof(
-        grid, games[["player_id", "date", "cum_min", "cum_gp"]], on="date", by="player_id",
+        grid,
+        games[["player_id", "date", "cum_min", "cum_gp"]],
+        on="date",
+        by="player_id",
         allow_exact_matches=False,
     )
     played = set(zip(games["player_id"], games["date"], strict=True))
@@ -142,7 +154,7 @@ def fit_minutes_model(box: pd.DataFrame, cutoff: date) -> dict[str, object]:
             "features": MODEL_FEATURES,
             "coef": coef,
             "resid_sd": 6.0,
-            "n_train": int(len(rows)),
+            "n_train": len(rows),
             "cutoff": cutoff.isoformat(),
         }
     x = design(rows, rows["started"])
@@ -159,7 +171,7 @@ def fit_minutes_model(box: pd.DataFrame, cutoff: date) -> dict[str, object]:
         "coef": [round(float(c), 8) for c in coef],
         "resid_sd": round(float(resid.std()), 6),
         "train_mae": round(float(np.abs(resid).mean()), 6),
-        "n_train": int(len(rows)),
+        "n_train": len(rows),
         "cutoff": cutoff.isoformat(),
     }
 
@@ -172,7 +184,12 @@ def run_train(ctx: StepContext) -> None:
     ctx.metric("n_train", float(model["n_train"]))  # type: ignore[arg-type]
     if "train_mae" in model:
         ctx.metric("train_mae", float(model["train_mae"]))  # type: ignore[arg-type]
-    ctx.check("model_fitted", model["kind"] == "fitted", f"{model['kind']} model on {model['n_train']} rows", severity="warn")
+    ctx.check(
+        "model_fitted",
+        model["kind"] == "fitted",
+        f"{model['kind']} model on {model['n_train']} rows",
+        severity="warn",
+    )
 
 
 # ---- minutes.score ----------------------------------------------------------------------
@@ -212,7 +229,14 @@ STEPS = [
         asset="minutes.features",
         run=run_features,
         description="Per-player minutes features as of the run (history strictly before the slate)",
-        consumes=("ingest.schedule", "dk.salaries", "ingest.roster", "ingest.injuries", "ingest.odds", "ingest.lineups"),
+        consumes=(
+            "ingest.schedule",
+            "dk.salaries",
+            "ingest.roster",
+            "ingest.injuries",
+            "ingest.odds",
+            "ingest.lineups",
+        ),
         sources=("boxscores",),
         partition_keys=SEASON_KEYS,
         concurrency=("source.boxscores",),

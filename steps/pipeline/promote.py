@@ -34,17 +34,28 @@ def run(ctx: StepContext) -> None:
     # The pointer (with its history) is the record; run outputs stay free of wall-clock
     # values so a rerun is byte-identical.
     ctx.metric("pointer_seq", pointer.seq)
-    ctx.check("pointer", True, f"{pointer.scope} is run {pointer.run_id} (version {pointer.seq})", severity="warn")
+    ctx.check(
+        "pointer",
+        True,
+        f"{pointer.scope} is run {pointer.run_id} (version {pointer.seq})",
+        severity="warn",
+    )
+    model_run = ctx.resolve_upstream(MODEL_ASSET)  # the model this run's scores used
     try:
         model = promote(
             ctx.store,
             layout.model_pointer_scope("minutes"),
             asset=MODEL_ASSET,
-            key=ctx.partition.key,
+            key=model_run.partition.key,
             reason=reason,
             correlation_id=ctx.correlation_id,
         )
-        ctx.check("model_pointer", True, f"models/minutes is run {model.run_id} (version {model.seq})", severity="warn")
+        ctx.check(
+            "model_pointer",
+            True,
+            f"models/minutes is run {model.run_id} (version {model.seq})",
+            severity="warn",
+        )
     except PointerRefused as exc:
         ctx.check("model_pointer", True, f"models/minutes kept: {exc}", severity="warn")
 

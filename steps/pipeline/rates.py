@@ -19,8 +19,12 @@ def rate_features(features: pd.DataFrame) -> pd.DataFrame:
     by_pos = played.groupby("position")[["season_fp_sum", "season_min_sum"]].sum()
     pos_rate = (by_pos["season_fp_sum"] / by_pos["season_min_sum"]).to_dict() if len(by_pos) else {}
     prior = features["position"].map(pos_rate).astype(float).fillna(league).clip(0.3, 2.0)
-    season = (features["season_fp_sum"] + PRIOR_MINUTES * prior) / (features["season_min_sum"] + PRIOR_MINUTES)
-    recent = (features["roll10_fp_sum"] + PRIOR_MINUTES * season) / (features["roll10_min_sum"] + PRIOR_MINUTES)
+    season = (features["season_fp_sum"] + PRIOR_MINUTES * prior) / (
+        features["season_min_sum"] + PRIOR_MINUTES
+    )
+    recent = (features["roll10_fp_sum"] + PRIOR_MINUTES * season) / (
+        features["roll10_min_sum"] + PRIOR_MINUTES
+    )
     return pd.DataFrame(
         {
             "player_id": features["player_id"],

@@ -25,7 +25,9 @@ class ScriptFailed(RuntimeError):
     pass
 
 
-def script_step(name: str, command: Sequence[str], *, consumes: tuple[str, ...], description: str) -> StepSpec:
+def script_step(
+    name: str, command: Sequence[str], *, consumes: tuple[str, ...], description: str
+) -> StepSpec:
     asset = f"script.{name}"
 
     def run(ctx: StepContext) -> None:

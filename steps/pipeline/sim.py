@@ -61,7 +61,11 @@ def run(ctx: StepContext) -> None:
     profile = ctx.partition.profile or "base"
     seed = stable_seed(ctx.game_date.isoformat(), ctx.partition.run_id, profile)
     frame = simulate(
-        minutes.drop(columns=["model_run_id"]), rates, worlds=worlds, seed=seed, scale=profile_scale(profile)
+        minutes.drop(columns=["model_run_id"]),
+        rates,
+        worlds=worlds,
+        seed=seed,
+        scale=profile_scale(profile),
     )
     ctx.write("data", frame, schema=SIM, unique=("player_id",))
     ctx.metric("worlds", worlds)

@@ -56,9 +56,8 @@ def _pick(source: str, game_date: date, as_of: datetime, found: list[Snapshot]) 
     eligible = [s for s in found if s.snapshot_ts <= as_of]
     if not eligible:
         later = min((s.snapshot_ts for s in found), default=None)
-        reason = (
-            f"no {source} snapshot for {game_date} at or before {iso_utc(as_of)}"
-            + (f" (earliest is {iso_utc(later)})" if later else " (none landed at all)")
+        reason = f"no {source} snapshot for {game_date} at or before {iso_utc(as_of)}" + (
+            f" (earliest is {iso_utc(later)})" if later else " (none landed at all)"
         )
         return Gap(source=source, game_date=game_date, as_of=as_of, reason=reason)
     return max(eligible, key=lambda s: s.snapshot_ts)
@@ -100,7 +99,10 @@ def select_history(
             continue
         by_date.setdefault(game_date, []).append(
             Snapshot(
-                source=source, game_date=game_date, snapshot_ts=ts, key=info.key,
+                source=source,
+                game_date=game_date,
+                snapshot_ts=ts,
+                key=info.key,
                 size_bytes=info.size,
             )
         )

@@ -31,9 +31,7 @@ class Event(BaseModel):
 
 
 def emit(store: Store, kind: EventKind, *, correlation_id: str, **fields: Any) -> Event:
-    event = Event(
-        event_id=uuid.uuid4().hex, ts=utc_now(), kind=kind, correlation_id=correlation_id, **fields
-    )
+    event = Event(event_id=uuid.uuid4().hex, ts=utc_now(), kind=kind, correlation_id=correlation_id, **fields)
     store.put_if(
         layout.event_key(event.ts, event.event_id),
         event.model_dump_json(indent=2).encode(),

@@ -120,9 +120,7 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
     except json.JSONDecodeError as exc:
         raise ManifestError(f"manifest {where} is corrupt (not JSON: {exc})") from None
     except ValidationError as exc:
-        raise ManifestError(
-            f"manifest {where} does not validate: {describe_validation_error(exc)}"
-        ) from None
+        raise ManifestError(f"manifest {where} does not validate: {describe_validation_error(exc)}") from None
 
 
 def read_manifest(store: Store, asset: str, key: PartitionKey) -> Manifest | None:

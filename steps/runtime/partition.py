@@ -70,8 +70,7 @@ def parse_as_of(value: Any) -> datetime:
             value = datetime.fromisoformat(text)
         except ValueError as exc:
             raise InvalidPartition(
-                f"run_as_of_ts {value!r} is not an ISO-8601 timestamp "
-                "(e.g. 2025-01-15T22:00:00Z)"
+                f"run_as_of_ts {value!r} is not an ISO-8601 timestamp (e.g. 2025-01-15T22:00:00Z)"
             ) from exc
     if not isinstance(value, datetime):
         raise InvalidPartition(f"run_as_of_ts must be a timestamp, got {value!r}")

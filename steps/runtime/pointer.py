@@ -14,6 +14,7 @@ Protocol (the same on both backends; Iceberg's metadata-pointer commit is the mo
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import random
@@ -87,14 +88,13 @@ def current_run(store: Store, scope: str) -> Pointer | None:
 
 
 def _record_history(store: Store, pointer: Pointer) -> None:
-    try:
+    # Create-only; if it exists it was recorded already (a retry, or the repair in step 1).
+    with contextlib.suppress(PreconditionFailed):
         store.put_if(
             history_key(pointer.scope, pointer.seq),
             dumps_json(pointer.model_dump(mode="json")),
             if_none_match=True,
         )
-    except PreconditionFailed:
-        pass  # already recorded (by us on a retry, or by the repair in step 1)
 
 
 def list_history(store: Store, scope: str) -> list[Pointer]:
@@ -147,9 +147,7 @@ def promote(
             reason=reason,
             correlation_id=correlation_id,
             previous=(
-                PreviousVersion(
-                    seq=current.seq, run_id=current.run_id, run_as_of_ts=current.run_as_of_ts
-                )
+                PreviousVersion(seq=current.seq, run_id=current.run_id, run_as_of_ts=current.run_as_of_ts)
                 if current
                 else None
             ),

@@ -37,7 +37,7 @@ from steps.runtime.manifest import (
     read_manifest,
     write_manifest,
 )
-from steps.runtime.partition import Partition, PartitionKey
+from steps.runtime.partition import Partition
 from steps.runtime.pointer import current_run
 from steps.runtime.store import Store, content_hash, frame_to_parquet
 from steps.runtime.timefmt import iso_utc, utc_now
@@ -74,7 +74,7 @@ class StepSpec:
         return self.gap_policy.get(source, "fail")
 
 
-class SkipPartition(Exception):  # noqa: N818 - a control-flow signal, not an error
+class SkipPartition(Exception):
     """A step decides the partition is not due yet (e.g. boxscores not settled)."""
 
 
@@ -229,9 +229,7 @@ class StepContext:
             content_hash=content_hash(data),
             null_counts=nulls,
             min_max=min_max,
-            unique_checks=(
-                {",".join(unique): not frame.duplicated(list(unique)).any()} if unique else None
-            ),
+            unique_checks=({",".join(unique): not frame.duplicated(list(unique)).any()} if unique else None),
         )
         self.outputs.append(record)
         return record
@@ -304,7 +302,13 @@ def execute(
         "game_date": partition.game_date,
         "run_id": partition.run_id,
     }
-    emit(store, "step_started", correlation_id=correlation_id, detail={"attempt": attempt}, **event_fields)
+    emit(
+        store,
+        "step_started",
+        correlation_id=correlation_id,
+        detail={"attempt": attempt},
+        **event_fields,
+    )
     ctx = StepContext(spec=spec, partition=partition, store=store, correlation_id=correlation_id)
     error: ErrorRecord | None = None
     status: Literal["success", "failed", "skipped"] = "success"

@@ -11,7 +11,14 @@ from steps.runtime import layout
 from steps.runtime.errors import ManifestError, PointerRefused
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import PartitionKey
-from steps.runtime.pointer import current_run, history_key, list_history, promote, read_pointer, rollback
+from steps.runtime.pointer import (
+    current_run,
+    history_key,
+    list_history,
+    promote,
+    read_pointer,
+    rollback,
+)
 from steps.runtime.store import Store, dumps_json, open_store
 from tests.helpers import make_manifest
 

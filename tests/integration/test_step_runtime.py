@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -53,7 +51,9 @@ def test_exception_gives_failed_manifest(store: Store) -> None:
     def work(ctx) -> None:
         raise ValueError("the odds feed returned garbage")
 
-    manifest = execute(StepSpec(asset="toy.fail", run=work, description="t"), part(), store, correlation_id="c")
+    manifest = execute(
+        StepSpec(asset="toy.fail", run=work, description="t"), part(), store, correlation_id="c"
+    )
     assert manifest.status == "failed"
     assert manifest.error.type == "ValueError"
     assert "garbage" in manifest.error.message
@@ -67,7 +67,9 @@ def test_critical_check_fails_the_step(store: Store) -> None:
         ctx.check("coverage", False, "70% < 90%")
         ctx.check("advice", False, "only a warning", severity="warn")
 
-    manifest = execute(StepSpec(asset="toy.check", run=work, description="t"), part(), store, correlation_id="c")
+    manifest = execute(
+        StepSpec(asset="toy.check", run=work, description="t"), part(), store, correlation_id="c"
+    )
     assert manifest.status == "failed" and manifest.error.type == "CheckFailed"
     assert "coverage: 70% < 90%" in manifest.error.message and "advice" not in manifest.error.message
 
@@ -80,13 +82,6 @@ def test_corrupt_and_invalid_manifests_are_clear_errors(store: Store) -> None:
     store.put_bytes(key, b'{"manifest_version": "v1", "asset": "toy.x"}')
     with pytest.raises(ManifestError, match="does not validate"):
         read_manifest(store, "toy.x", part().key)
-
-
-@pytest.fixture
-def seeded(seeded_template: Path, tmp_path: Path) -> str:
-    root = tmp_path / "store"
-    shutil.copytree(seeded_template, root)
-    return f"file://{root}"
 
 
 def _args(store_url: str, asset: str = "ingest.roster", run_id: str = "t1") -> list[str]:

@@ -5,7 +5,11 @@ import pytest
 from steps.runtime.errors import InvalidPartition
 from steps.runtime.partition import Partition, PartitionKey
 
-GOOD = {"game_date": "2025-01-15", "run_as_of_ts": "2025-01-15T22:00:00Z", "run_id": "20250115T220000Z-base-w1000"}
+GOOD = {
+    "game_date": "2025-01-15",
+    "run_as_of_ts": "2025-01-15T22:00:00Z",
+    "run_id": "20250115T220000Z-base-w1000",
+}
 
 
 def test_valid_partition_normalises_to_utc() -> None:
@@ -60,7 +64,12 @@ def test_bad_partitions_are_refused_clearly(override: dict[str, object], message
 
 @pytest.mark.parametrize(
     "text",
-    ["game_date=2025-01-15", "run=x/game_date=2025-01-15", "game_date=2025-01-15/run=../x", "game_date=bad/run=x"],
+    [
+        "game_date=2025-01-15",
+        "run=x/game_date=2025-01-15",
+        "game_date=2025-01-15/run=../x",
+        "game_date=bad/run=x",
+    ],
 )
 def test_bad_segments_are_refused(text: str) -> None:
     with pytest.raises(InvalidPartition):

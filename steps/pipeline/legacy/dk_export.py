@@ -18,5 +18,7 @@ if frame.empty:
     sys.exit(3)
 for group, rows in frame.groupby("draft_group_id"):
     path = out_dir / f"dk_upload_{group}.csv"
-    rows.sort_values("player_id")[["player_id", "salary", "fp_mean", "ownership_pct"]].to_csv(path, index=False)
+    rows.sort_values("player_id")[["player_id", "salary", "fp_mean", "ownership_pct"]].to_csv(
+        path, index=False
+    )
     print(f"wrote {path.name}: {len(rows)} players")

@@ -39,9 +39,7 @@ def _http_client() -> urllib3.PoolManager:
     return urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=3.0, read=60.0),
         maxsize=16,
-        retries=urllib3.Retry(
-            total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
-        ),
+        retries=urllib3.Retry(total=retries, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
 
 
@@ -70,9 +68,7 @@ class S3Store(Store):
         access = _env("PIPELINE_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID")
         secret = _env("PIPELINE_S3_SECRET_KEY", "AWS_SECRET_ACCESS_KEY")
         if not access or not secret:
-            raise StoreError(
-                "no S3 credentials: set PIPELINE_S3_ACCESS_KEY and PIPELINE_S3_SECRET_KEY"
-            )
+            raise StoreError("no S3 credentials: set PIPELINE_S3_ACCESS_KEY and PIPELINE_S3_SECRET_KEY")
         self.endpoint = f"{ep.scheme}://{ep.netloc}"
         self.url = f"s3://{self.bucket}" + (f"/{self.prefix}" if self.prefix else "")
         self.client = Minio(
@@ -155,9 +151,7 @@ class S3Store(Store):
         headers = {"If-None-Match": "*"} if if_none_match else {"If-Match": f'"{if_match}"'}
         # The public put_object cannot send conditional headers; the client's signed single
         # PUT can, and MinIO enforces If-Match / If-None-Match on PutObject.
-        result = self._call(
-            key, self.client._put_object, self.bucket, self._k(key), data, headers=headers
-        )
+        result = self._call(key, self.client._put_object, self.bucket, self._k(key), data, headers=headers)
         return str(result.etag)
 
     def stat(self, key: str) -> ObjectInfo | None:
