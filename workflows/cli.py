@@ -41,8 +41,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="NBA projections: one partitioned DAG, run locally or on Argo.",
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 STORE_HELP = (
     "file://<dir> (embedded default) or s3://<bucket>[/prefix] (MinIO; endpoint and keys from PIPELINE_S3_*)"
