@@ -96,7 +96,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         work = Path(tmp)
         template = work / "template"
-        seed_history(open_store(f"file://{template}", create=True), 2024, start=date(2024, 10, 22), end=RANGE[1])
+        seed_history(
+            open_store(f"file://{template}", create=True), 2024, start=date(2024, 10, 22), end=RANGE[1]
+        )
         rows = runner_overhead(template, work)
     text = render(rows)
     Path(args.out).write_text(text)
