@@ -15,7 +15,7 @@ DEMO_START ?= 2025-01-06
 DEMO_END ?= 2025-01-12
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint fmt unit bench render chromium tools clean image cluster-up deploy ui
+.PHONY: setup demo test lint fmt unit bench render tools clean image cluster-up deploy ui secrets
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,3 +60,38 @@ bench: setup tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_STORE)
+
+# ---- cluster bring-up (a user's machine with internet; see docs/runbooks/cluster.md) ----
+NAMESPACE ?= projections
+IMAGE ?= projections-step:latest
+K3S_KUBECONFIG ?= /etc/rancher/k3s/k3s.yaml
+KUBECTL ?= sudo k3s kubectl
+
+cluster-up:
+	curl -sfL https://get.k3s.io | sh -s - --write-kubeconfig-mode 644
+	$(KUBECTL) apply -f k8s/base/namespace.yaml
+	$(KUBECTL) apply -f k8s/base/argo-helmchart.yaml
+	$(KUBECTL) -n kube-system wait --for=condition=complete job/helm-install-argo-workflows --timeout=600s
+	$(MAKE) secrets
+	$(KUBECTL) apply -f k8s/base/minio.yaml
+	$(KUBECTL) -n $(NAMESPACE) rollout status statefulset/minio --timeout=300s
+
+secrets:
+	@if ! $(KUBECTL) -n $(NAMESPACE) get secret projections-minio >/dev/null 2>&1; then \
+	  $(KUBECTL) -n $(NAMESPACE) create secret generic projections-minio \
+	    --from-literal=accesskey=projections \
+	    --from-literal=secretkey="$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
+	fi
+
+image:
+	docker build -f images/step/Dockerfile --build-arg GIT_SHA=$$(git rev-parse HEAD) -t $(IMAGE) .
+	docker save $(IMAGE) | sudo k3s ctr images import -
+
+deploy: setup
+	$(PY) -m workflows.cli render --check
+	$(KUBECTL) apply -f k8s/base/namespace.yaml -f k8s/base/rbac.yaml -f k8s/base/minio.yaml -f k8s/base/artifact-repositories.yaml
+	$(KUBECTL) apply -f k8s/generated/
+
+ui:
+	@echo "Argo UI: http://localhost:2746 (Ctrl-C to stop)"
+	$(KUBECTL) -n argo port-forward svc/argo-workflows-server 2746:2746

@@ -601,9 +601,11 @@ def rollback(
         )
 
 
-def main() -> None:  # pragma: no cover
-    app()
-
+# The cluster commands register themselves on `app`.
+import workflows.cli_argo  # noqa: E402, F401
 
 if __name__ == "__main__":
-    app()
+    # Under `python -m` this file is __main__; run the instance the commands registered on.
+    from workflows.cli import app as registered_app
+
+    registered_app()

@@ -1,0 +1,441 @@
+"""Hera compilation: the DAG as Argo objects (WorkflowTemplates, range Workflow, CronWorkflow).
+
+- `projections-partition`: one partition's DAG; one container template per step whose command
+  is `steps.runtime.command.step_argv` filled with `{{inputs.parameters...}}`.
+- `projections-range`: `chunk` fans partitions (a JSON list) out over the partition template
+  with a `parallelism` cap; `plan` plans the daily window in-cluster; `summarize` is the exit
+  handler that writes the range summary and posts failures to a webhook.
+- A range Workflow (`pipeline submit`) creates one child workflow per chunk of partitions, so
+  a 700-day backfill never grows one workflow's spec or node status past Argo's limits
+  (docs/argo-scale.md).
+- The daily CronWorkflow: plan (with the catch-up window) -> chunk, then summarize.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from hera.workflows import (
+    DAG,
+    Container,
+    CronWorkflow,
+    EmptyDirVolume,
+    Env,
+    Parameter,
+    Resource,
+    RetryStrategy,
+    SecretEnv,
+    Step,
+    Steps,
+    Task,
+    Workflow,
+    WorkflowTemplate,
+)
+from hera.workflows import models as m
+
+from steps.runtime.command import step_argv
+from steps.runtime.step import StepSpec
+from workflows.config import PipelineConfig
+from workflows.graph import Graph
+
+PARTITION_TEMPLATE = "projections-partition"
+RANGE_TEMPLATE = "projections-range"
+CRON_NAME = "projections-daily"
+LIMITS_CONFIGMAP = "projections-limits"
+ARTIFACT_CONFIGMAP = "artifact-repositories"
+OUTPUTS_DIR = "/tmp/outputs"
+PARTITION_PARAMS = ("game_date", "run_id", "as_of", "season", "profile", "worlds")
+SHARED_PARAMS = ("correlation_id", "store")
+ALL_PARAMS = PARTITION_PARAMS + SHARED_PARAMS
+PART_OF = {"app.kubernetes.io/part-of": "projections"}
+EXIT_BAD_INPUT = 2
+
+
+def template_name(asset: str) -> str:
+    return asset.replace(".", "-").replace("_", "-")
+
+
+def _ref(name: str) -> str:
+    return "{{inputs.parameters.%s}}" % name  # noqa: UP031 - braces would need doubling
+
+
+def _pod_security() -> m.PodSecurityContext:
+    return m.PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=10001,
+        run_as_group=10001,
+        fs_group=10001,
+        seccomp_profile=m.SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def _container_security() -> m.SecurityContext:
+    return m.SecurityContext(
+        read_only_root_filesystem=True,
+        allow_privilege_escalation=False,
+        run_as_non_root=True,
+        capabilities=m.Capabilities(drop=["ALL"]),
+    )
+
+
+def _env(cfg: PipelineConfig) -> list[Any]:
+    argo = cfg.argo
+    return [
+        Env(name="PIPELINE_S3_ENDPOINT", value=argo.s3_endpoint),
+        SecretEnv(name="PIPELINE_S3_ACCESS_KEY", secret_name=argo.s3_secret, secret_key="accesskey"),
+        SecretEnv(name="PIPELINE_S3_SECRET_KEY", secret_name=argo.s3_secret, secret_key="secretkey"),
+        Env(name="HOME", value="/tmp"),
+        Env(name="TMPDIR", value="/tmp"),
+        Env(name="PIPELINE_ACTOR", value="argo/{{workflow.name}}"),
+    ]
+
+
+def _scratch() -> list[m.VolumeMount]:
+    return [m.VolumeMount(name="scratch", mount_path="/tmp")]
+
+
+def _semaphores(groups: tuple[str, ...]) -> m.Synchronization | None:
+    if not groups:
+        return None
+    return m.Synchronization(
+        semaphores=[
+            m.SemaphoreRef(config_map_key_ref=m.ConfigMapKeySelector(name=LIMITS_CONFIGMAP, key=group))
+            for group in sorted(groups)
+        ]
+    )
+
+
+def _retry(spec: StepSpec, cfg: PipelineConfig) -> RetryStrategy:
+    retries = cfg.runner.retries
+    limit = spec.retries if spec.retries is not None else retries.limit
+    return RetryStrategy(
+        limit=str(limit),
+        retry_policy="Always",
+        # Exit 2 is bad input: the same arguments fail the same way, so do not retry it.
+        expression=f"asInt(lastRetry.exitCode) != {EXIT_BAD_INPUT}",
+        backoff=m.Backoff(
+            duration=f"{int(retries.backoff_seconds)}s",
+            factor=str(int(retries.factor)),
+            cap=f"{int(retries.max_backoff_seconds)}s",
+        ),
+    )
+
+
+def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
+    argo = cfg.argo
+    command = step_argv(
+        spec.asset,
+        game_date=_ref("game_date"),
+        run_id=_ref("run_id"),
+        as_of=_ref("as_of"),
+        store=_ref("store"),
+        correlation_id=_ref("correlation_id"),
+        season=_ref("season"),
+        profile=_ref("profile"),
+        worlds=_ref("worlds"),
+        orchestrator_run_id="{{workflow.name}}",
+        outputs_dir=OUTPUTS_DIR,
+    )
+    r = spec.resources
+    return Container(
+        name=template_name(spec.asset),
+        image=argo.image,
+        image_pull_policy=argo.image_pull_policy,
+        command=command,
+        inputs=[Parameter(name=p) for p in ALL_PARAMS],
+        outputs=[
+            Parameter(name="status", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/status", default="unknown")),
+            Parameter(
+                name="summary", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/summary.json", default="{}")
+            ),
+            Parameter(
+                name="metrics", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/metrics.json", default="{}")
+            ),
+        ],
+        resources=m.ResourceRequirements(
+            requests={"cpu": r.cpu, "memory": r.memory},
+            limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
+        ),
+        retry_strategy=_retry(spec, cfg),
+        synchronization=_semaphores(spec.concurrency),
+        labels={
+            **PART_OF,
+            "projections/asset": spec.asset,
+            "projections/game-date": _ref("game_date"),
+            "projections/run-id": _ref("run_id"),
+            "projections/correlation-id": _ref("correlation_id"),
+        },
+        annotations={"projections/description": spec.description},
+        env=_env(cfg),
+        volume_mounts=_scratch(),
+        security_context=_container_security(),
+    )
+
+
+def partition_dag(graph: Graph) -> DAG:
+    tasks = []
+    for asset in graph.order:
+        ups = graph.deps[asset]
+        tasks.append(
+            Task(
+                name=template_name(asset),
+                template=template_name(asset),
+                arguments=[Parameter(name=p, value=_ref(p)) for p in ALL_PARAMS],
+                depends=" && ".join(template_name(u) for u in ups) if ups else None,
+            )
+        )
+    return DAG(name="partition", inputs=[Parameter(name=p) for p in ALL_PARAMS], tasks=tasks)
+
+
+def _spec_common(cfg: PipelineConfig) -> dict[str, Any]:
+    return {
+        "namespace": cfg.argo.namespace,
+        "service_account_name": cfg.argo.service_account,
+        "security_context": _pod_security(),
+        "volumes": [EmptyDirVolume(name="scratch", size_limit="2Gi")],
+        "pod_metadata": m.Metadata(labels=dict(PART_OF)),
+        "artifact_repository_ref": m.ArtifactRepositoryRef(config_map=ARTIFACT_CONFIGMAP, key="default"),
+        "archive_logs": True,
+        "pod_gc": m.PodGC(strategy="OnPodSuccess", delete_delay_duration="10m"),
+    }
+
+
+def partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
+    return WorkflowTemplate(
+        name=PARTITION_TEMPLATE,
+        labels=dict(PART_OF),
+        entrypoint="partition",
+        arguments=[Parameter(name=p) for p in ALL_PARAMS],
+        templates=[partition_dag(graph), *(step_template(graph.specs[a], cfg) for a in graph.order)],
+        **_spec_common(cfg),
+    )
+
+
+def _ops_container(
+    name: str, args: list[str], cfg: PipelineConfig, inputs: list[str], outputs: list[Parameter] | None = None
+) -> Container:
+    return Container(
+        name=name,
+        image=cfg.argo.image,
+        image_pull_policy=cfg.argo.image_pull_policy,
+        command=["python", "-m", "workflows.cli", *args],
+        inputs=[Parameter(name=p) for p in inputs],
+        outputs=outputs or [],
+        resources=m.ResourceRequirements(
+            requests={"cpu": "100m", "memory": "256Mi"}, limits={"cpu": "1", "memory": "1Gi"}
+        ),
+        labels=dict(PART_OF),
+        env=_env(cfg),
+        volume_mounts=_scratch(),
+        security_context=_container_security(),
+    )
+
+
+def range_template(cfg: PipelineConfig) -> WorkflowTemplate:
+    chunk = DAG(
+        name="chunk",
+        inputs=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
+        parallelism=cfg.argo.parallelism,
+        fail_fast=False,  # a failed partition must not stop its siblings
+        tasks=[
+            Task(
+                name="partition",
+                template_ref=m.TemplateRef(name=PARTITION_TEMPLATE, template="partition"),
+                with_param=_ref("partitions"),
+                arguments=[Parameter(name=p, value="{{item.%s}}" % p) for p in PARTITION_PARAMS]  # noqa: UP031
+                + [Parameter(name=p, value=_ref(p)) for p in SHARED_PARAMS],
+            )
+        ],
+    )
+    plan = _ops_container(
+        "plan",
+        [
+            "plan",
+            "--catch-up-days",
+            _ref("catch_up_days"),
+            "--store",
+            _ref("store"),
+            "--backfill-id",
+            _ref("correlation_id"),
+            "--output",
+            f"{OUTPUTS_DIR}/partitions.json",
+        ],
+        cfg,
+        ["catch_up_days", "store", "correlation_id"],
+        outputs=[Parameter(name="partitions", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/partitions.json"))],
+    )
+    summarize = _ops_container(
+        "summarize",
+        [
+            "summarize",
+            "--backfill-id",
+            _ref("correlation_id"),
+            "--store",
+            _ref("store"),
+            "--workflow-status",
+            _ref("workflow_status"),
+            "--webhook-url",
+            _ref("webhook_url"),
+        ],
+        cfg,
+        ["correlation_id", "store", "workflow_status", "webhook_url"],
+    )
+    return WorkflowTemplate(
+        name=RANGE_TEMPLATE,
+        labels=dict(PART_OF),
+        entrypoint="chunk",
+        arguments=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
+        templates=[chunk, plan, summarize],
+        **_spec_common(cfg),
+    )
+
+
+def _exit_handler(cfg: PipelineConfig) -> Steps:
+    return Steps(
+        name="exit-handler",
+        sub_steps=[
+            Step(
+                name="summarize",
+                template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="summarize"),
+                arguments=[
+                    Parameter(name="correlation_id", value="{{workflow.parameters.correlation_id}}"),
+                    Parameter(name="store", value="{{workflow.parameters.store}}"),
+                    Parameter(name="workflow_status", value="{{workflow.status}}"),
+                    Parameter(name="webhook_url", value="{{workflow.parameters.webhook_url}}"),
+                ],
+            )
+        ],
+    )
+
+
+def child_manifest(cfg: PipelineConfig) -> str:
+    """The child workflow a range creates per chunk (Argo fills the `{{...}}` at run time)."""
+    child = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {
+            "generateName": "{{workflow.name}}-chunk-",
+            "namespace": cfg.argo.namespace,
+            "labels": {**PART_OF, "projections/correlation-id": "{{workflow.parameters.correlation_id}}"},
+        },
+        "spec": {
+            "workflowTemplateRef": {"name": RANGE_TEMPLATE},
+            "arguments": {
+                "parameters": [
+                    {"name": "partitions", "value": _ref("partitions")},
+                    {"name": "correlation_id", "value": "{{workflow.parameters.correlation_id}}"},
+                    {"name": "store", "value": "{{workflow.parameters.store}}"},
+                ]
+            },
+        },
+    }
+    return yaml.safe_dump(child, sort_keys=False)
+
+
+def range_workflow(
+    partitions: list[dict[str, str]], *, correlation_id: str, store_url: str, cfg: PipelineConfig
+) -> Workflow:
+    size = cfg.argo.chunk_size
+    chunks = [partitions[i : i + size] for i in range(0, len(partitions), size)]
+    run_chunk = Resource(
+        name="run-chunk",
+        inputs=[Parameter(name="partitions")],
+        action="create",
+        set_owner_reference=True,
+        success_condition="status.phase == Succeeded",
+        failure_condition="status.phase in (Failed, Error)",
+        manifest=child_manifest(cfg),
+    )
+    fan_out = DAG(
+        name="range",
+        parallelism=1,  # chunks run one after another; partitions inside a chunk run in parallel
+        fail_fast=False,  # a chunk with a failed partition must not stop the later chunks
+        tasks=[
+            Task(
+                name="chunk",
+                template="run-chunk",
+                with_param="{{workflow.parameters.chunks}}",
+                arguments=[Parameter(name="partitions", value="{{item}}")],
+            )
+        ],
+    )
+    common = _spec_common(cfg)
+    common.pop("volumes")
+    return Workflow(
+        generate_name="projections-range-",
+        labels={**PART_OF, "projections/correlation-id": correlation_id},
+        entrypoint="range",
+        on_exit="exit-handler",
+        arguments=[
+            Parameter(name="chunks", value=json.dumps(chunks, separators=(",", ":"))),
+            Parameter(name="correlation_id", value=correlation_id),
+            Parameter(name="store", value=store_url),
+            Parameter(name="webhook_url", value=cfg.argo.webhook_url or "none"),
+        ],
+        templates=[fan_out, run_chunk, _exit_handler(cfg)],
+        **common,
+    )
+
+
+def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
+    argo = cfg.argo
+    daily = Steps(
+        name="daily",
+        sub_steps=[
+            Step(
+                name="plan",
+                template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="plan"),
+                arguments=[
+                    Parameter(name="catch_up_days", value="{{workflow.parameters.catch_up_days}}"),
+                    Parameter(name="store", value="{{workflow.parameters.store}}"),
+                    Parameter(name="correlation_id", value="{{workflow.parameters.correlation_id}}"),
+                ],
+            ),
+            Step(
+                name="run",
+                template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="chunk"),
+                arguments=[
+                    Parameter(name="partitions", value="{{steps.plan.outputs.parameters.partitions}}"),
+                    Parameter(name="correlation_id", value="{{workflow.parameters.correlation_id}}"),
+                    Parameter(name="store", value="{{workflow.parameters.store}}"),
+                ],
+            ),
+        ],
+    )
+    common = _spec_common(cfg)
+    common.pop("volumes")
+    return CronWorkflow(
+        name=CRON_NAME,
+        labels=dict(PART_OF),
+        schedules=[argo.schedule],
+        timezone=cfg.timezone,
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=argo.starting_deadline_seconds,
+        successful_jobs_history_limit=argo.history_success,
+        failed_jobs_history_limit=argo.history_failed,
+        entrypoint="daily",
+        on_exit="exit-handler",
+        arguments=[
+            Parameter(name="catch_up_days", value=str(cfg.catch_up_days)),
+            Parameter(name="store", value=argo.store_url),
+            Parameter(name="correlation_id", value="{{workflow.name}}"),
+            Parameter(name="webhook_url", value=argo.webhook_url or "none"),
+        ],
+        templates=[daily, _exit_handler(cfg)],
+        **common,
+    )
+
+
+def limits_configmap(cfg: PipelineConfig) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": LIMITS_CONFIGMAP, "namespace": cfg.argo.namespace, "labels": dict(PART_OF)},
+        "data": {name: str(permits) for name, permits in sorted(cfg.limits.items())},
+    }
+
+
+def to_dict(obj: Workflow | WorkflowTemplate | CronWorkflow) -> dict[str, Any]:
+    return obj.to_dict()  # type: ignore[no-any-return]

@@ -1,0 +1,338 @@
+"""Operator commands for the cluster: render, submit, cron apply, and the in-cluster plan and
+summarize steps that the CronWorkflow and the range exit handler run."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from pathlib import Path
+
+import typer
+
+from steps.runtime.errors import PipelineError
+from steps.runtime.manifest import ManifestError, read_manifest
+from steps.runtime.store import open_store
+from steps.runtime.timefmt import utc_now
+from workflows import argo
+from workflows.cli import STORE_HELP, _parse_date, app, console, default_store, fail, today_et
+from workflows.config import load_config
+from workflows.graph import build_graph, pipeline_graph
+from workflows.ids import new_backfill_id
+from workflows.local import TaskResult
+from workflows.plan import Plan, make_plan
+from workflows.planrecord import as_plan, read_plan, record_plan
+from workflows.render import render as render_files
+from workflows.summary import build_summary, write_summary
+
+cron_app = typer.Typer(help="The daily CronWorkflow on the Argo Server.", no_args_is_help=True)
+app.add_typer(cron_app, name="cron")
+
+SERVER_HELP = "Argo Server URL (env ARGO_SERVER)"
+
+
+def _service(server: str | None, token: str | None, namespace: str, insecure: bool):  # type: ignore[no-untyped-def]
+    from hera.workflows import WorkflowsService
+
+    host = server or os.environ.get("ARGO_SERVER")
+    if not host:
+        raise PipelineError(
+            "no Argo Server: pass --argo-server or set ARGO_SERVER (e.g. https://localhost:2746)"
+        )
+    if "://" not in host:
+        host = f"https://{host}"
+    bearer = token or os.environ.get("ARGO_TOKEN")
+    return WorkflowsService(
+        host=host,
+        token=bearer.removeprefix("Bearer ") if bearer else None,
+        namespace=namespace,
+        verify_ssl=not insecure,
+    )
+
+
+@app.command()
+def render(
+    root: Path = typer.Option(Path("."), "--root", help="Repository root to write into"),
+    check: bool = typer.Option(False, "--check", help="Only compare; exit 1 when the committed files differ"),
+    config_path: Path | None = typer.Option(None, "--config"),
+) -> None:
+    """Write the generated Argo objects to k8s/generated/ and the Helm chart."""
+    try:
+        differ = render_files(root, pipeline_graph(), load_config(config_path), check=check)
+    except PipelineError as exc:
+        raise fail(str(exc)) from None
+    if check and differ:
+        raise fail(
+            "rendered files differ from the code; run `pipeline render`: " + ", ".join(map(str, differ)), 1
+        )
+    console.print(("up to date" if not differ else "wrote " + ", ".join(map(str, differ))), highlight=False)
+
+
+@app.command("init-store")
+def init_store(
+    urls: list[str] = typer.Argument(..., help="Stores to create (buckets or directories)"),
+) -> None:
+    """Create stores (e.g. the pipeline bucket and Argo's artifact bucket) if missing."""
+    for url in urls:
+        try:
+            target = open_store(url, create=True)
+        except PipelineError as exc:
+            raise fail(str(exc)) from None
+        console.print(f"ready: {target.url}", highlight=False)
+
+
+@app.command()
+def plan(
+    catch_up_days: int = typer.Option(0, "--catch-up-days", min=0),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    backfill_id: str = typer.Option(..., "--backfill-id"),
+    output: Path = typer.Option(..., "--output", help="Where to write the partitions JSON (an Argo output)"),
+) -> None:
+    """Plan today's range (with the catch-up window) in-cluster; record it in the store."""
+    try:
+        config = load_config()
+        target = open_store(store or default_store())
+        last = today_et(config)
+        first = last.fromordinal(last.toordinal() - catch_up_days)
+        graph = pipeline_graph()
+        planned = make_plan(target, graph, config, start=first, end=last)
+        record = record_plan(
+            target,
+            planned,
+            backfill_id=backfill_id,
+            kind="catch-up" if catch_up_days else "daily",
+            options={"start": first.isoformat(), "end": last.isoformat(), "catch_up_days": catch_up_days},
+            created_at=utc_now(),
+        )
+    except PipelineError as exc:
+        raise fail(str(exc)) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(record.argo_items()))
+    console.print(f"{len(record.partitions)} partition(s) to run for {first}..{last}", highlight=False)
+
+
+def results_from_manifests(record_steps: list[str], plan_obj: Plan, store) -> list[TaskResult]:  # type: ignore[no-untyped-def]
+    """What happened, read back from the manifests (how the Argo path learns outcomes)."""
+    graph = plan_obj.graph
+    results = []
+    for planned in plan_obj.partitions:
+        p = planned.partition
+        statuses: dict[str, str] = {}
+        for asset in record_steps:
+            try:
+                manifest = read_manifest(store, asset, p.key)
+            except ManifestError:
+                manifest = None
+            result = TaskResult(p.game_date, p.run_id, asset, "failed", attempts=1)
+            if manifest is None:
+                upstream_bad = any(
+                    statuses.get(u) in ("failed", "blocked") for u in graph.deps.get(asset, ())
+                )
+                result.status, result.attempts = ("blocked", 0) if upstream_bad else ("failed", 0)
+                result.error_type, result.error = (
+                    (None, None) if upstream_bad else ("NotRun", "no manifest: the step never finished")
+                )
+            else:
+                result.status = manifest.status  # type: ignore[assignment]
+                result.attempts = manifest.attempt
+                result.duration_s = manifest.timing.duration_s
+                result.metrics = dict(manifest.metrics)
+                result.gaps = [g.detail for g in manifest.gaps]
+                result.manifest_key = f"manifests/{asset}/{p.key.segments()}/manifest.json"
+                if manifest.error:
+                    result.error_type, result.error = manifest.error.type, manifest.error.message
+            statuses[asset] = result.status
+            results.append(result)
+    return results
+
+
+@app.command()
+def summarize(
+    backfill_id: str = typer.Option(..., "--backfill-id"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    workflow_status: str = typer.Option("", "--workflow-status"),
+    webhook_url: str = typer.Option(
+        "none", "--webhook-url", help="POSTed a JSON message when anything failed"
+    ),
+) -> None:
+    """Write the range summary from the manifests (the Argo exit handler)."""
+    try:
+        target = open_store(store or default_store())
+        record = read_plan(target, backfill_id)
+        graph = build_graph([pipeline_graph().specs[a] for a in record.steps], partial=True)
+        plan_obj = Plan(graph=graph, partitions=as_plan(record, graph), no_slate=record.no_slate)
+        results = results_from_manifests(record.steps, plan_obj, target)
+        summary = build_summary(
+            backfill_id=backfill_id,
+            kind=record.kind,
+            plan=plan_obj,
+            results=results,
+            store=target,
+            options={**record.options, "workflow_status": workflow_status},
+            started_at=record.created_at,
+            finished_at=utc_now(),
+            mode="argo",
+        )
+        keys = write_summary(target, summary, results)
+    except PipelineError as exc:
+        raise fail(str(exc)) from None
+    console.print(f"summary: {target.describe(keys[0])}", highlight=False)
+    failed = summary.failed or (workflow_status and workflow_status != "Succeeded")
+    if failed and webhook_url and webhook_url != "none":
+        message = {
+            "text": f"projections {summary.kind} {backfill_id}: {summary.partitions['failed']} partition(s) failed (workflow {workflow_status or 'unknown'})",
+            "backfill_id": backfill_id,
+            "workflow_status": workflow_status,
+            "partitions": summary.partitions,
+            "top_errors": [
+                {"signature": g.signature, "count": g.count, "dates": g.dates} for g in summary.top_errors[:5]
+            ],
+            "summary": target.describe(keys[0]),
+        }
+        request = urllib.request.Request(
+            webhook_url, data=json.dumps(message).encode(), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                pass
+        except OSError as exc:
+            raise fail(
+                f"summary written, but the failure notification to the webhook failed: {exc}", 1
+            ) from None
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def submit(
+    start: str = typer.Option(..., "--start"),
+    end: str | None = typer.Option(None, "--end"),
+    as_of_mode: str = typer.Option("pretip", "--as-of-mode"),
+    as_of_ts: str | None = typer.Option(None, "--as-of-ts"),
+    worlds: int | None = typer.Option(None, "--worlds"),
+    profile: str | None = typer.Option(None, "--profile"),
+    resume: bool = typer.Option(True, "--resume/--no-resume"),
+    store: str = typer.Option(None, "--store", help="The store as the operator reaches it (for planning)"),
+    cluster_store: str | None = typer.Option(
+        None, "--cluster-store", help="The store URL the pods use (default: config argo.store_url)"
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run/--no-dry-run", help="Print the Workflow YAML; submit and record nothing"
+    ),
+    argo_server: str | None = typer.Option(None, "--argo-server", help=SERVER_HELP),
+    token: str | None = typer.Option(None, "--token", help="Bearer token (env ARGO_TOKEN)"),
+    namespace: str | None = typer.Option(None, "--namespace"),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Skip TLS verification (self-signed local server)"
+    ),
+    config_path: Path | None = typer.Option(None, "--config"),
+) -> None:
+    """Submit a range of dates to Argo as one range Workflow (chunked child workflows)."""
+    from steps.runtime.partition import parse_as_of
+    from workflows.render import dump
+
+    try:
+        config = load_config(config_path)
+        first = _parse_date(start, "--start")
+        last = _parse_date(end, "--end") or first
+        assert first is not None and last is not None
+        if last < first:
+            raise fail(f"--end {last} is before --start {first}")
+        if as_of_mode not in ("pretip", "lock", "custom"):
+            raise fail(f"--as-of-mode must be pretip, lock or custom, not {as_of_mode!r}")
+        target = open_store(store or default_store())
+        started = utc_now()
+        backfill_id = new_backfill_id(started)
+        planned = make_plan(
+            target,
+            pipeline_graph(),
+            config,
+            start=first,
+            end=last,
+            as_of_mode=as_of_mode,  # type: ignore[arg-type]
+            as_of_ts=parse_as_of(as_of_ts) if as_of_ts else None,
+            worlds=worlds,
+            profile=profile,
+            resume=resume,
+        )
+        items = [
+            {
+                "game_date": p.partition.game_date.isoformat(),
+                "run_id": p.partition.run_id,
+                "as_of": p.partition.as_of_iso(),
+                "season": str(p.partition.season),
+                "profile": p.partition.profile or "base",
+                "worlds": str(p.partition.worlds),
+            }
+            for p in planned.partitions
+            if p.to_run
+        ]
+        workflow = argo.range_workflow(
+            items, correlation_id=backfill_id, store_url=cluster_store or config.argo.store_url, cfg=config
+        )
+        if namespace:
+            workflow.namespace = namespace
+        if dry_run:
+            console.print(dump(argo.to_dict(workflow)), highlight=False, markup=False)
+            return
+        if not items:
+            console.print("Nothing to submit: every partition in the range already succeeded (resume).")
+            return
+        service = _service(argo_server, token, workflow.namespace or config.argo.namespace, insecure)
+        record_plan(
+            target,
+            planned,
+            backfill_id=backfill_id,
+            kind="backfill",
+            options={"start": first.isoformat(), "end": last.isoformat(), "as_of_mode": as_of_mode},
+            created_at=started,
+        )
+        workflow.workflows_service = service
+        created = workflow.create()
+    except PipelineError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:  # the server said no, or was unreachable
+        raise fail(f"Argo Server refused or did not answer: {exc}", 1) from None
+    name = created.metadata.name if created.metadata else "?"
+    console.print(
+        f"submitted {name}: {len(items)} partition(s) in {len(items) // config.argo.chunk_size + (1 if len(items) % config.argo.chunk_size else 0)} chunk(s); correlation {backfill_id}",
+        highlight=False,
+    )
+
+
+@cron_app.command("apply")
+def cron_apply(
+    argo_server: str | None = typer.Option(None, "--argo-server", help=SERVER_HELP),
+    token: str | None = typer.Option(None, "--token"),
+    namespace: str | None = typer.Option(None, "--namespace"),
+    insecure: bool = typer.Option(False, "--insecure"),
+    config_path: Path | None = typer.Option(None, "--config"),
+) -> None:
+    """Create the daily CronWorkflow, or update it in place."""
+    from hera.exceptions import NotFound
+
+    try:
+        config = load_config(config_path)
+        cron = argo.cron_workflow(config)
+        if namespace:
+            cron.namespace = namespace
+        service = _service(argo_server, token, cron.namespace or config.argo.namespace, insecure)
+        cron.workflows_service = service
+        try:
+            existing = service.get_cron_workflow(name=cron.name, namespace=cron.namespace)
+        except NotFound:
+            existing = None
+        if existing is None:
+            cron.create()
+            action = "created"
+        else:
+            cron.update()
+            action = "updated"
+    except PipelineError as exc:
+        raise fail(str(exc)) from None
+    except Exception as exc:
+        raise fail(f"Argo Server refused or did not answer: {exc}", 1) from None
+    console.print(
+        f"{action} CronWorkflow {cron.namespace}/{cron.name} ({config.argo.schedule} {config.timezone})",
+        highlight=False,
+    )
