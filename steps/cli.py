@@ -73,6 +73,16 @@ def run(
     except PipelineError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
+    if (
+        existing is not None
+        and existing.status == "success"
+        and spec.rerun_if
+        and spec.rerun_if(target, partition)
+    ):
+        typer.echo(
+            f"{asset} {partition.segments()}: success manifest exists but its result is missing; rerunning"
+        )
+        existing = None
     if existing is not None and existing.status == "success":
         typer.echo(f"{asset} {partition.segments()}: success manifest exists; skipping")
         if outputs_dir:

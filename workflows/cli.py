@@ -94,6 +94,13 @@ def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
             "; ".join(reasons_run) + (f" [{planned.note}]" if planned.note else ""),
         )
     console.print(table)
+    for planned in plan.partitions:
+        if planned.note:
+            verb = "would heal" if dry_run else "healing"
+            console.print(
+                f"{verb} {planned.partition.game_date}: {planned.note} ({len(planned.to_run)} steps)",
+                highlight=False,
+            )
     if plan.no_slate:
         console.print(
             f"No slate (no schedule snapshot) on: {', '.join(d.isoformat() for d in plan.no_slate)}"
@@ -332,15 +339,15 @@ def run(
             raise fail(f"--end {last} is before --start {first}")
         annotate = None
         kind = "daily" if first == last else "backfill"
-        if catch_up_days:
-            first = min(first, date.fromordinal(last.toordinal() - catch_up_days))
-            annotate = catch_up_annotator(last)
-            kind = "catch-up"
         graph = pipeline_graph()
         if steps:
             graph = graph.select(steps)
         check_limits(graph, config.limits)
         target = open_store(store or default_store())
+        if catch_up_days:
+            first = min(first, date.fromordinal(last.toordinal() - catch_up_days))
+            annotate = catch_up_annotator(last, target)
+            kind = "catch-up"
         _, summary = execute_range(
             store=target,
             graph=graph,

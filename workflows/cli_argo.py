@@ -15,6 +15,7 @@ from steps.runtime.manifest import ManifestError, read_manifest
 from steps.runtime.store import open_store
 from steps.runtime.timefmt import utc_now
 from workflows import argo
+from workflows.catchup import catch_up_annotator
 from workflows.cli import STORE_HELP, _parse_date, app, console, default_store, fail, today_et
 from workflows.config import load_config
 from workflows.graph import build_graph, pipeline_graph
@@ -96,12 +97,18 @@ def plan(
         first = last.fromordinal(last.toordinal() - catch_up_days)
         graph = pipeline_graph()
         planned = make_plan(target, graph, config, start=first, end=last)
+        caught_up = catch_up_annotator(last, target)(planned)
         record = record_plan(
             target,
             planned,
             backfill_id=backfill_id,
             kind="catch-up" if catch_up_days else "daily",
-            options={"start": first.isoformat(), "end": last.isoformat(), "catch_up_days": catch_up_days},
+            options={
+                "start": first.isoformat(),
+                "end": last.isoformat(),
+                "catch_up_days": catch_up_days,
+                "caught_up": caught_up,
+            },
             created_at=utc_now(),
         )
     except PipelineError as exc:
@@ -172,6 +179,7 @@ def summarize(
             started_at=record.created_at,
             finished_at=utc_now(),
             mode="argo",
+            caught_up=list(record.options.get("caught_up") or []),  # type: ignore[call-overload]
         )
         keys = write_summary(target, summary, results)
     except PipelineError as exc:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from steps.runtime import layout
 from steps.runtime.errors import PointerRefused
-from steps.runtime.pointer import promote
+from steps.runtime.partition import Partition
+from steps.runtime.pointer import current_run, promote
 from steps.runtime.step import SkipPartition, StepContext, StepSpec
+from steps.runtime.store import Store
 
 PUBLISHED_ASSET = "finalize.unified"
 MODEL_ASSET = "minutes.train"
@@ -60,6 +62,10 @@ def run(ctx: StepContext) -> None:
         ctx.check("model_pointer", True, f"models/minutes kept: {exc}", severity="warn")
 
 
+def pointer_missing(store: Store, partition: Partition) -> bool:
+    return current_run(store, layout.pointer_scope(PUBLISHED_ASSET, partition.game_date)) is None
+
+
 STEPS = [
     StepSpec(
         asset="promote",
@@ -68,5 +74,6 @@ STEPS = [
         consumes=("health.checks", "finalize.unified", "minutes.train"),
         concurrency=("stage.promote",),
         retries=3,
+        rerun_if=pointer_missing,
     )
 ]

@@ -69,6 +69,8 @@ class StepSpec:
     # What a missing source does: stop with a remediation message, or proceed and record it.
     gap_policy: dict[str, GapPolicy] = field(default_factory=dict)
     remediation: dict[str, str] = field(default_factory=dict)
+    # When a success manifest alone does not mean done (promote: its pointer must exist).
+    rerun_if: Callable[[Store, Partition], bool] | None = None
 
     def policy_for(self, source: str) -> GapPolicy:
         return self.gap_policy.get(source, "fail")
