@@ -15,7 +15,7 @@ DEMO_START ?= 2025-01-06
 DEMO_END ?= 2025-01-12
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint fmt unit bench render tools clean image cluster-up deploy ui secrets
+.PHONY: setup demo test lint fmt unit bench render tools chromium clean image cluster-up deploy ui secrets
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,12 @@ $(HELM):
 	mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) GOFLAGS=-buildvcs=false go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-tools: $(MINIO) $(HELM)
+tools: $(MINIO) $(HELM) chromium
+
+# Debian's chromium renders the HTML report in a test (headless).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 setup: $(VENV)/.installed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -41,8 +42,10 @@ app = typer.Typer(
     no_args_is_help=True,
     help="NBA projections: one partitioned DAG, run locally or on Argo.",
 )
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# Piped output (CI logs, files) gets a wide page instead of rich's 80 columns.
+_WIDTH = None if sys.stdout.isatty() else 160
+console = Console(soft_wrap=True, width=_WIDTH)
+err_console = Console(stderr=True, soft_wrap=True, width=_WIDTH)
 
 STORE_HELP = (
     "file://<dir> (embedded default) or s3://<bucket>[/prefix] (MinIO; endpoint and keys from PIPELINE_S3_*)"
@@ -453,6 +456,98 @@ def demo(
     )
     if summary.failed:
         raise typer.Exit(1)
+
+
+# ---- status, report ----------------------------------------------------------------------
+@app.command()
+def status(
+    start: str | None = typer.Option(None, "--start"),
+    end: str | None = typer.Option(None, "--end"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+) -> None:
+    """Partitions by steps: status, duration and the current pointer."""
+    from workflows.status import GLYPHS, collect, glyphs
+
+    try:
+        target = open_store(store or default_store())
+        graph = pipeline_graph()
+        views = collect(target, graph, start=_parse_date(start, "--start"), end=_parse_date(end, "--end"))
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    if not views:
+        console.print("No runs in this range.")
+        return
+    table = Table(title="Partitions x steps")
+    for column in ("game_date", "run", "status", "steps", "seconds", "pointer", "failed (why)"):
+        table.add_column(column, overflow="fold")
+    for view in views:
+        failed = [
+            f"{a}: {s.manifest.error.type}"
+            for a, s in view.steps.items()
+            if s.status == "failed" and s.manifest and s.manifest.error
+        ]
+        colour = {"success": "green", "failed": "red"}.get(view.status, "yellow")
+        pointer = (
+            f"v{view.pointer.seq} {'(this run)' if view.pointer.run_id == view.run_id else view.pointer.run_id}"
+            if view.pointer
+            else "-"
+        )
+        table.add_row(
+            view.game_date.isoformat(),
+            view.run_id,
+            f"[{colour}]{view.status}[/]",
+            glyphs(view, graph.order),
+            f"{view.duration_s:.1f}",
+            pointer,
+            "; ".join(failed),
+        )
+    console.print(table)
+    console.print(
+        "steps: " + " ".join(graph.order) + "\n" + "  ".join(f"{g} {k}" for k, g in GLYPHS.items()),
+        highlight=False,
+    )
+
+
+@app.command()
+def report(
+    backfill: str | None = typer.Option(
+        None, "--backfill", help="A backfill id (backfills/<id>/summary.json)"
+    ),
+    start: str | None = typer.Option(None, "--start"),
+    end: str | None = typer.Option(None, "--end"),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output"),
+    open_browser: bool = typer.Option(False, "--open", help="Open the report in a browser"),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+) -> None:
+    """One self-contained HTML page: timeline, durations, failures by cause, gaps, pointers."""
+    from workflows.report import build_report, runs_of_summary
+    from workflows.status import collect
+
+    try:
+        target = open_store(store or default_store())
+        graph = pipeline_graph()
+        if backfill:
+            summary = target.get_json(
+                f"{layout.backfill_prefix(check_token(backfill, 'backfill id'))}summary.json"
+            )
+            views = collect(target, graph, runs=runs_of_summary(summary))
+            title = f"Backfill {backfill}: {summary['range']['start']} to {summary['range']['end']}"
+        else:
+            first, last = _parse_date(start, "--start"), _parse_date(end, "--end")
+            if first is None and last is None:
+                raise PipelineError("give --backfill <id>, or a range with --start/--end")
+            summary = None
+            views = collect(target, graph, start=first, end=last)
+            title = f"Runs {first or '...'} to {last or '...'}"
+        page = build_report(target, graph, views, title=title, summary=summary)
+    except (PipelineError, ValueError, KeyError) as exc:
+        raise fail(f"cannot build the report: {exc}") from None
+    output.write_text(page)
+    console.print(f"wrote {output} ({len(page) // 1024} KB, works offline)", highlight=False)
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(output.resolve().as_uri())
 
 
 # ---- show, promote, rollback -------------------------------------------------------------
