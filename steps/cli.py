@@ -1,7 +1,8 @@
 """`python -m steps <asset> --game-date ... --run-id ... --as-of ... --store ...`
 
 Exit codes: 0 success (or already succeeded, or not due), 1 the step failed (a failed
-manifest was written), 2 bad input before any manifest could be written.
+manifest was written, or the store failed mid-step), 2 bad input before any manifest could
+be written (never retried), 3 the store did not answer (retried).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import typer
 
-from steps.runtime.errors import PipelineError
+from steps.runtime.errors import PipelineError, StoreUnavailable
 from steps.runtime.manifest import Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.step import execute
 from steps.runtime.store import open_store
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STORE_UNAVAILABLE = 1, 2, 3
 
 app = typer.Typer(add_completion=False, help="Run one pipeline step for one partition.")
 
@@ -70,9 +73,12 @@ def run(
         )
         target = open_store(store)
         existing = None if force else read_manifest(target, asset, partition.key)
+    except StoreUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_STORE_UNAVAILABLE) from None
     except PipelineError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_BAD_INPUT) from None
     if (
         existing is not None
         and existing.status == "success"

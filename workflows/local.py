@@ -16,11 +16,11 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from steps.runtime import layout
 from steps.runtime.command import step_argv
-from steps.runtime.errors import ManifestError
+from steps.runtime.errors import ManifestError, StoreError
 from steps.runtime.manifest import Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.store import Store
@@ -32,6 +32,7 @@ from workflows.warm import WarmWorker, run_subprocess
 TaskStatus = Literal["success", "failed", "skipped", "reused", "blocked"]
 Mode = Literal["warm", "subprocess"]
 EXIT_BAD_INPUT = 2
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +52,18 @@ class TaskResult:
     metrics: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
     reason: str = ""
+
+
+def with_store_retries(fn: Callable[[], T], *, attempts: int = 6, delay: float = 1.0) -> T:
+    """The runner's own store calls ride out a store restart (steps retry on their own)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except StoreError:
+            if attempt == attempts:
+                raise
+            time.sleep(delay * attempt)
+    raise AssertionError("unreachable")
 
 
 def command_for(asset: str, partition: Partition, store_url: str, correlation_id: str) -> list[str]:
@@ -106,7 +119,8 @@ class LocalRunner:
             path = log_base.with_suffix(suffix)
             if path.exists():
                 key = layout.log_key(asset, partition.key, attempt, stream)
-                self.store.put_bytes(key, path.read_bytes())
+                data = path.read_bytes()
+                with_store_retries(lambda key=key, data=data: self.store.put_bytes(key, data))
                 keys.append(key)
         return keys
 
@@ -130,7 +144,7 @@ class LocalRunner:
             result.attempts = attempt
             result.log_keys += self._keep_logs(asset, partition, attempt, log_base)
             try:
-                manifest = read_manifest(self.store, asset, partition.key)
+                manifest = with_store_retries(lambda: read_manifest(self.store, asset, partition.key))
             except ManifestError as exc:
                 manifest, result.error_type, result.error = None, "ManifestError", str(exc)
             if rc == 0 and manifest is not None and manifest.status in ("success", "skipped"):

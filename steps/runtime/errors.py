@@ -13,6 +13,10 @@ class StoreError(PipelineError):
     """The store could not be opened or reached."""
 
 
+class StoreUnavailable(StoreError):
+    """The store did not answer (network, restart): transient, worth retrying."""
+
+
 class ObjectNotFound(PipelineError, KeyError):
     """No object at that key."""
 
@@ -22,6 +26,10 @@ class ObjectNotFound(PipelineError, KeyError):
 
 class PreconditionFailed(PipelineError):
     """A conditional write lost: the object changed (If-Match) or already exists (If-None-Match)."""
+
+
+class CorruptObject(PipelineError):
+    """An object exists but cannot be decoded (e.g. a truncated or non-parquet file)."""
 
 
 class ManifestError(PipelineError):

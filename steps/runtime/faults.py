@@ -26,6 +26,15 @@ def _rules() -> list[tuple[str, str, str]]:
     return rules
 
 
+def skip_work(asset: str, game_date: date) -> bool:
+    """`<asset>@<date>=noop`: run the step's machinery (manifest, events) but not its work;
+    used to measure orchestration overhead alone."""
+    return any(
+        action == "noop" and rule_asset in (asset, "*") and when in (game_date.isoformat(), "*")
+        for rule_asset, when, action in _rules()
+    )
+
+
 def maybe_fault(asset: str, game_date: date) -> None:
     for rule_asset, when, action in _rules():
         if rule_asset not in (asset, "*") or when not in (game_date.isoformat(), "*"):

@@ -23,7 +23,7 @@ from steps.runtime.contracts import DataFrameSchema, enforce
 from steps.runtime.environment import git_sha, hostname, python_version
 from steps.runtime.errors import MissingInput
 from steps.runtime.events import emit
-from steps.runtime.faults import maybe_fault
+from steps.runtime.faults import maybe_fault, skip_work
 from steps.runtime.manifest import (
     CheckRecord,
     EnvironmentRecord,
@@ -315,7 +315,8 @@ def execute(
     error: ErrorRecord | None = None
     status: Literal["success", "failed", "skipped"] = "success"
     try:
-        spec.run(ctx)
+        if not skip_work(spec.asset, partition.game_date):
+            spec.run(ctx)
         maybe_fault(spec.asset, partition.game_date)
         broken = [c for c in ctx.checks if not c.passed and c.severity == "critical"]
         if broken:

@@ -153,7 +153,7 @@ def test_cli_unreachable_minio(seeded: str) -> None:
         "PIPELINE_S3_RETRIES": "0",
     }
     result = run_steps_cli(*_args("s3://bucket"), env=env)
-    assert result.returncode == 2 and "cannot reach S3 endpoint" in result.stderr
+    assert result.returncode == 3 and "cannot reach S3 endpoint" in result.stderr
 
 
 def test_failed_step_exits_1_with_failed_manifest(seeded: str) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steps.runtime.errors import StoreError
+from steps.runtime.errors import CorruptObject, StoreError
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,13 @@ class Store(ABC):
         return content_hash(data), data
 
     def get_parquet(self, key: str) -> pd.DataFrame:
-        return parquet_to_frame(self.get_bytes(key))
+        data = self.get_bytes(key)
+        try:
+            return parquet_to_frame(data)
+        except (pa.ArrowException, OSError) as exc:
+            raise CorruptObject(
+                f"{self.describe(key)} is not readable parquet ({len(data)} bytes): {exc}"
+            ) from None
 
     def describe(self, key: str) -> str:
         """A human-readable location for messages and manifests."""

@@ -18,10 +18,11 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from steps.runtime.errors import ObjectNotFound, PreconditionFailed, StoreError
+from steps.runtime.errors import ObjectNotFound, PreconditionFailed, StoreError, StoreUnavailable
 from steps.runtime.store.base import ObjectInfo, Store, check_key, check_prefix
 
 _NOT_FOUND = {"NoSuchKey", "NoSuchObject", "ResourceNotFound"}
+_TRANSIENT = {"ServiceUnavailable", "SlowDown", "XMinioServerNotInitialized", "InternalError"}
 
 
 def _env(*names: str) -> str | None:
@@ -94,7 +95,7 @@ class S3Store(Store):
                 return
             raise StoreError(f"S3 error opening {self.url} at {self.endpoint}: {exc}") from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise StoreError(f"cannot reach S3 endpoint {self.endpoint}: {exc}") from exc
+            raise StoreUnavailable(f"cannot reach S3 endpoint {self.endpoint}: {exc}") from exc
 
     def _k(self, key: str) -> str:
         check_key(key)
@@ -109,8 +110,10 @@ class S3Store(Store):
                 raise ObjectNotFound(f"no object at {self.describe(key)}") from None
             if exc.code == "PreconditionFailed":
                 raise PreconditionFailed(f"{self.describe(key)}: precondition failed") from None
+            if exc.code in _TRANSIENT:
+                raise StoreUnavailable(f"S3 endpoint {self.endpoint} is not ready: {exc.code}") from None
             raise StoreError(f"S3 error on {self.describe(key)}: {exc.code}: {exc.message}")
-        raise StoreError(f"cannot reach S3 endpoint {self.endpoint}: {exc}") from exc
+        raise StoreUnavailable(f"cannot reach S3 endpoint {self.endpoint}: {exc}") from exc
 
     def _call(self, key: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
