@@ -60,7 +60,13 @@ unit: setup
 render: setup
 	$(PY) -m workflows.cli render
 
-bench: setup tools
+# Prefect is a benchmark baseline only: it gets its own environment.
+.venv-bench/.installed: pyproject.toml
+	$(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet -e . 'prefect>=3,<4' 'fastapi<0.120'  # prefect 3.8 breaks on newer FastAPI
+	touch $@
+
+bench: setup tools .venv-bench/.installed
 	PIPELINE_MINIO_BIN=$(MINIO) $(PY) -m workflows.bench --out docs/benchmarks.md
 
 clean:

@@ -78,10 +78,12 @@ def date_range(start: date, end: date) -> list[date]:
 def slate_first_tips(store: Store, days: list[date], tz: ZoneInfo) -> dict[date, datetime]:
     """First tip per date, from the schedule as known at the start of that (ET) day."""
     tips: dict[date, datetime] = {}
+    choices = asof.select_each(
+        store, "schedule", {d: datetime.combine(d, time(0, 0), tzinfo=tz) for d in days}
+    )
 
     def one(day: date) -> tuple[date, datetime | None]:
-        known_at = datetime.combine(day, time(0, 0), tzinfo=tz)
-        choice = asof.select_as_of(store, "schedule", day, known_at)
+        choice = choices[day]
         if isinstance(choice, asof.Gap):
             return day, None
         frame = store.get_parquet(choice.key)

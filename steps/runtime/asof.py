@@ -81,6 +81,24 @@ def select_as_of(store: Store, source: str, game_date: date, as_of: datetime) ->
     return _pick(source, game_date, as_of, found)
 
 
+def select_each(store: Store, source: str, wanted: dict[date, datetime]) -> dict[date, Snapshot | Gap]:
+    """For many dates at once, each with its own as-of: one paginated listing of the source."""
+    by_date: dict[date, list[Snapshot]] = {day: [] for day in wanted}
+    for info in store.list(layout.landing_source_prefix(source)):
+        parsed = _parse_snapshot_key(info.key)
+        if parsed and parsed[0] in by_date:
+            by_date[parsed[0]].append(
+                Snapshot(
+                    source=source,
+                    game_date=parsed[0],
+                    snapshot_ts=parsed[1],
+                    key=info.key,
+                    size_bytes=info.size,
+                )
+            )
+    return {day: _pick(source, day, wanted[day], found) for day, found in by_date.items()}
+
+
 def select_history(
     store: Store, source: str, before: date, as_of: datetime, *, since: date | None = None
 ) -> list[Snapshot]:
