@@ -12,7 +12,7 @@ import typer
 
 from steps.runtime.errors import PipelineError
 from steps.runtime.manifest import ManifestError, read_manifest
-from steps.runtime.store import open_store
+from steps.runtime.store import Store, open_store
 from steps.runtime.timefmt import utc_now
 from workflows import argo
 from workflows.catchup import catch_up_annotator
@@ -118,7 +118,7 @@ def plan(
     console.print(f"{len(record.partitions)} partition(s) to run for {first}..{last}", highlight=False)
 
 
-def results_from_manifests(record_steps: list[str], plan_obj: Plan, store) -> list[TaskResult]:  # type: ignore[no-untyped-def]
+def results_from_manifests(record_steps: list[str], plan_obj: Plan, store: Store) -> list[TaskResult]:
     """What happened, read back from the manifests (how the Argo path learns outcomes)."""
     graph = plan_obj.graph
     results = []
@@ -167,7 +167,7 @@ def summarize(
         target = open_store(store or default_store())
         record = read_plan(target, backfill_id)
         graph = build_graph([pipeline_graph().specs[a] for a in record.steps], partial=True)
-        plan_obj = Plan(graph=graph, partitions=as_plan(record, graph), no_slate=record.no_slate)
+        plan_obj = Plan(graph=graph, partitions=as_plan(record), no_slate=record.no_slate)
         results = results_from_manifests(record.steps, plan_obj, target)
         summary = build_summary(
             backfill_id=backfill_id,

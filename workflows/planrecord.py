@@ -62,7 +62,7 @@ def read_plan(store: Store, backfill_id: str) -> PlanRecord:
     return PlanRecord.model_validate(store.get_json(plan_key(backfill_id)))
 
 
-def as_plan(record: PlanRecord, graph_specs: object) -> list[PlannedPartition]:
+def as_plan(record: PlanRecord) -> list[PlannedPartition]:
     return [
         PlannedPartition(
             partition=p,

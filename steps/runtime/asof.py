@@ -6,6 +6,7 @@ file's mtime, so the same as-of always selects the same snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict
@@ -63,39 +64,28 @@ def _pick(source: str, game_date: date, as_of: datetime, found: list[Snapshot]) 
     return max(eligible, key=lambda s: s.snapshot_ts)
 
 
-def select_as_of(store: Store, source: str, game_date: date, as_of: datetime) -> Snapshot | Gap:
-    """One listing of the source's date folder; the latest snapshot not after `as_of`."""
-    found = []
-    for info in store.list(layout.landing_date_prefix(source, game_date)):
+def _snapshots(store: Store, source: str, prefix: str) -> Iterator[Snapshot]:
+    """Every complete snapshot of `source` under `prefix`, from one paginated listing."""
+    for info in store.list(prefix):
         parsed = _parse_snapshot_key(info.key)
         if parsed:
-            found.append(
-                Snapshot(
-                    source=source,
-                    game_date=parsed[0],
-                    snapshot_ts=parsed[1],
-                    key=info.key,
-                    size_bytes=info.size,
-                )
+            yield Snapshot(
+                source=source, game_date=parsed[0], snapshot_ts=parsed[1], key=info.key, size_bytes=info.size
             )
+
+
+def select_as_of(store: Store, source: str, game_date: date, as_of: datetime) -> Snapshot | Gap:
+    """One listing of the source's date folder; the latest snapshot not after `as_of`."""
+    found = list(_snapshots(store, source, layout.landing_date_prefix(source, game_date)))
     return _pick(source, game_date, as_of, found)
 
 
 def select_each(store: Store, source: str, wanted: dict[date, datetime]) -> dict[date, Snapshot | Gap]:
     """For many dates at once, each with its own as-of: one paginated listing of the source."""
     by_date: dict[date, list[Snapshot]] = {day: [] for day in wanted}
-    for info in store.list(layout.landing_source_prefix(source)):
-        parsed = _parse_snapshot_key(info.key)
-        if parsed and parsed[0] in by_date:
-            by_date[parsed[0]].append(
-                Snapshot(
-                    source=source,
-                    game_date=parsed[0],
-                    snapshot_ts=parsed[1],
-                    key=info.key,
-                    size_bytes=info.size,
-                )
-            )
+    for snap in _snapshots(store, source, layout.landing_source_prefix(source)):
+        if snap.game_date in by_date:
+            by_date[snap.game_date].append(snap)
     return {day: _pick(source, day, wanted[day], found) for day, found in by_date.items()}
 
 
@@ -108,22 +98,9 @@ def select_history(
     published at `as_of` must not leak into the run.
     """
     by_date: dict[date, list[Snapshot]] = {}
-    for info in store.list(layout.landing_source_prefix(source)):
-        parsed = _parse_snapshot_key(info.key)
-        if not parsed:
-            continue
-        game_date, ts = parsed
-        if game_date >= before or (since is not None and game_date < since):
-            continue
-        by_date.setdefault(game_date, []).append(
-            Snapshot(
-                source=source,
-                game_date=game_date,
-                snapshot_ts=ts,
-                key=info.key,
-                size_bytes=info.size,
-            )
-        )
+    for snap in _snapshots(store, source, layout.landing_source_prefix(source)):
+        if snap.game_date < before and (since is None or snap.game_date >= since):
+            by_date.setdefault(snap.game_date, []).append(snap)
     picked = []
     for game_date in sorted(by_date):
         choice = _pick(source, game_date, as_of, by_date[game_date])
