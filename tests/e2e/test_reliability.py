@@ -123,7 +123,7 @@ def test_minio_restart_mid_backfill_completes(tmp_path: Path, monkeypatch: pytes
         while len(list(store.list("manifests/"))) < 12 and time.monotonic() < deadline:
             time.sleep(0.1)
         server.stop()
-        time.sleep(2.0)  # MinIO is down for a while, then comes back on the same port and data
+        time.sleep(4.0)  # down longer than the client's own retries ride out; then back, same port and data
         server.start()
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out.decode()[-3000:]
