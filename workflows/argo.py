@@ -36,6 +36,7 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from steps.runtime.command import step_argv
+from steps.runtime.partition import Partition
 from steps.runtime.step import StepSpec
 from workflows.config import PipelineConfig
 from workflows.graph import Graph
@@ -53,12 +54,29 @@ PART_OF = {"app.kubernetes.io/part-of": "projections"}
 EXIT_BAD_INPUT = 2
 
 
+def partition_item(partition: Partition) -> dict[str, str]:
+    """A partition as the range/chunk templates take it (`{{item.<name>}}`; all strings)."""
+    return {
+        "game_date": partition.game_date.isoformat(),
+        "run_id": partition.run_id,
+        "as_of": partition.as_of_iso(),
+        "season": str(partition.season),
+        "profile": partition.profile or "base",
+        "worlds": str(partition.worlds),
+    }
+
+
 def template_name(asset: str) -> str:
     return asset.replace(".", "-").replace("_", "-")
 
 
 def _ref(name: str) -> str:
     return "{{inputs.parameters.%s}}" % name  # noqa: UP031 - braces would need doubling
+
+
+def _from_workflow(*names: str) -> list[Parameter]:
+    """Arguments that pass workflow parameters of the same names through."""
+    return [Parameter(name=n, value="{{workflow.parameters.%s}}" % n) for n in names]  # noqa: UP031
 
 
 def _pod_security() -> m.PodSecurityContext:
@@ -189,17 +207,19 @@ def partition_dag(graph: Graph) -> DAG:
     return DAG(name="partition", inputs=[Parameter(name=p) for p in ALL_PARAMS], tasks=tasks)
 
 
-def _spec_common(cfg: PipelineConfig) -> dict[str, Any]:
-    return {
+def _spec_common(cfg: PipelineConfig, *, scratch: bool = True) -> dict[str, Any]:
+    common = {
         "namespace": cfg.argo.namespace,
         "service_account_name": cfg.argo.service_account,
         "security_context": _pod_security(),
-        "volumes": [EmptyDirVolume(name="scratch", size_limit="2Gi")],
         "pod_metadata": m.Metadata(labels=dict(PART_OF)),
         "artifact_repository_ref": m.ArtifactRepositoryRef(config_map=ARTIFACT_CONFIGMAP, key="default"),
         "archive_logs": True,
         "pod_gc": m.PodGC(strategy="OnPodSuccess", delete_delay_duration="10m"),
     }
+    if scratch:  # only templates that define containers need the scratch volume
+        common["volumes"] = [EmptyDirVolume(name="scratch", size_limit="2Gi")]
+    return common
 
 
 def partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
@@ -300,10 +320,9 @@ def _exit_handler(cfg: PipelineConfig) -> Steps:
                 name="summarize",
                 template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="summarize"),
                 arguments=[
-                    Parameter(name="correlation_id", value="{{workflow.parameters.correlation_id}}"),
-                    Parameter(name="store", value="{{workflow.parameters.store}}"),
+                    *_from_workflow("correlation_id", "store"),
                     Parameter(name="workflow_status", value="{{workflow.status}}"),
-                    Parameter(name="webhook_url", value="{{workflow.parameters.webhook_url}}"),
+                    *_from_workflow("webhook_url"),
                 ],
             )
         ],
@@ -361,8 +380,7 @@ def range_workflow(
             )
         ],
     )
-    common = _spec_common(cfg)
-    common.pop("volumes")
+    common = _spec_common(cfg, scratch=False)
     return Workflow(
         generate_name="projections-range-",
         labels={**PART_OF, "projections/correlation-id": correlation_id},
@@ -387,25 +405,19 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
             Step(
                 name="plan",
                 template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="plan"),
-                arguments=[
-                    Parameter(name="catch_up_days", value="{{workflow.parameters.catch_up_days}}"),
-                    Parameter(name="store", value="{{workflow.parameters.store}}"),
-                    Parameter(name="correlation_id", value="{{workflow.parameters.correlation_id}}"),
-                ],
+                arguments=_from_workflow("catch_up_days", "store", "correlation_id"),
             ),
             Step(
                 name="run",
                 template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="chunk"),
                 arguments=[
                     Parameter(name="partitions", value="{{steps.plan.outputs.parameters.partitions}}"),
-                    Parameter(name="correlation_id", value="{{workflow.parameters.correlation_id}}"),
-                    Parameter(name="store", value="{{workflow.parameters.store}}"),
+                    *_from_workflow("correlation_id", "store"),
                 ],
             ),
         ],
     )
-    common = _spec_common(cfg)
-    common.pop("volumes")
+    common = _spec_common(cfg, scratch=False)
     return CronWorkflow(
         name=CRON_NAME,
         labels=dict(PART_OF),

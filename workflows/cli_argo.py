@@ -263,18 +263,7 @@ def submit(
             profile=profile,
             resume=resume,
         )
-        items = [
-            {
-                "game_date": p.partition.game_date.isoformat(),
-                "run_id": p.partition.run_id,
-                "as_of": p.partition.as_of_iso(),
-                "season": str(p.partition.season),
-                "profile": p.partition.profile or "base",
-                "worlds": str(p.partition.worlds),
-            }
-            for p in planned.partitions
-            if p.to_run
-        ]
+        items = [argo.partition_item(p.partition) for p in planned.partitions if p.to_run]
         workflow = argo.range_workflow(
             items, correlation_id=backfill_id, store_url=cluster_store or config.argo.store_url, cfg=config
         )

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from steps.runtime import layout
 from steps.runtime.partition import Partition
 from steps.runtime.store import Store
+from workflows.argo import partition_item
 from workflows.plan import Plan, PlannedPartition, StepPlan
 
 
@@ -25,17 +26,7 @@ class PlanRecord(BaseModel):
 
     def argo_items(self) -> list[dict[str, str]]:
         """Partitions as the Argo range/chunk templates take them (all values strings)."""
-        return [
-            {
-                "game_date": p.game_date.isoformat(),
-                "run_id": p.run_id,
-                "as_of": p.as_of_iso(),
-                "season": str(p.season),
-                "profile": p.profile or "base",
-                "worlds": str(p.worlds),
-            }
-            for p in self.partitions
-        ]
+        return [partition_item(p) for p in self.partitions]
 
 
 def plan_key(backfill_id: str) -> str:
