@@ -1,5 +1,6 @@
-# Everything a fresh machine needs is installed from here: Python packages into .venv,
-# MinIO and Helm built from their official Go sources into .tools/bin (cached).
+# Everything a fresh machine needs is installed from here: Python packages into .venv; MinIO,
+# Helm, kube-apiserver, kubectl and kustomize built from their Go modules into .tools/bin
+# (cached); etcd and Chromium from Debian's packages.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,14 +9,18 @@ TOOLS := $(CURDIR)/.tools/bin
 MINIO := $(TOOLS)/minio
 HELM := $(TOOLS)/helm
 HELM_VERSION := v3.22.0
-# MinIO's official source install; see docs/decisions.md if @latest ever stops building.
-MINIO_VERSION := latest
+# MinIO's release tags are not semver, so the Go module proxy serves its source only by commit:
+# this is a fixed commit of github.com/minio/minio (docs/decisions.md), stamped with its date.
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_STAMP := -X github.com/minio/minio/cmd.Version=2026-02-12T20:18:48Z -X github.com/minio/minio/cmd.ReleaseTag=DEVELOPMENT.2026-02-12T20-18-48Z -X github.com/minio/minio/cmd.CommitID=7aac2a2c5b7c
 DEMO_STORE ?= $(CURDIR)/demo-store
 DEMO_START ?= 2025-01-06
 DEMO_END ?= 2025-01-12
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint fmt unit bench render tools chromium clean image cluster-up deploy ui secrets
+.PHONY: setup demo test lint fmt unit bench render tools chromium clean \
+	cluster-up argo-install image deploy secrets ui
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,16 +30,21 @@ $(VENV)/.installed: pyproject.toml
 
 $(MINIO):
 	mkdir -p $(TOOLS)
-	GOBIN=$(TOOLS) GOFLAGS=-buildvcs=false go install github.com/minio/minio@$(MINIO_VERSION)
+	GOBIN=$(TOOLS) GOFLAGS=-buildvcs=false go install -ldflags "$(MINIO_STAMP)" github.com/minio/minio@$(MINIO_VERSION)
 
 $(HELM):
 	mkdir -p $(TOOLS)
 	GOBIN=$(TOOLS) GOFLAGS=-buildvcs=false go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 
-tools: $(MINIO) $(HELM) chromium
+include mk/kube.mk
+
+# The same files by their paths relative to the repository, e.g. `make .tools/bin/minio`.
+.tools/bin/minio: $(MINIO)
+.tools/bin/helm: $(HELM)
+
+tools: $(MINIO) $(HELM) kube-tools chromium
 
 # Debian's chromium renders the HTML report in a test (headless).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
@@ -52,7 +62,9 @@ fmt: setup
 	$(VENV)/bin/ruff check --fix .
 
 test: setup tools lint
-	PIPELINE_MINIO_BIN=$(MINIO) PIPELINE_HELM_BIN=$(HELM) $(PY) -m pytest -q
+	PIPELINE_MINIO_BIN=$(MINIO) PIPELINE_HELM_BIN=$(HELM) PIPELINE_KUBE_APISERVER_BIN=$(KUBE_APISERVER) \
+	PIPELINE_KUBECTL_BIN=$(KUBECTL_BIN) PIPELINE_KUSTOMIZE_BIN=$(KUSTOMIZE) PIPELINE_ETCD_BIN=$(ETCD_BIN) \
+	$(PY) -m pytest -q
 
 unit: setup
 	$(PY) -m pytest -q -m "not minio" tests/unit
@@ -72,37 +84,65 @@ bench: setup tools .venv-bench/.installed
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_STORE)
 
-# ---- cluster bring-up (a user's machine with internet; see docs/runbooks/cluster.md) ----
+# ---- the cluster path (docs/runbooks/cluster.md) ---------------------------------------------
+# Works as root or not, on any k3s that KUBECONFIG points at (default: k3s's own kubeconfig).
 NAMESPACE ?= projections
-IMAGE ?= projections-step:latest
-K3S_KUBECONFIG ?= /etc/rancher/k3s/k3s.yaml
-KUBECTL ?= sudo k3s kubectl
+K3S_VERSION ?= v1.34.1+k3s1
+ARGO_VERSION := v4.1.2
+# online: Argo's official manifests from the tag; airgapped: a local copy (k8s/argo/airgapped).
+ARGO_INSTALL ?= online
+KUBECONFIG ?= $(if $(wildcard $(HOME)/.kube/config),$(HOME)/.kube/config,/etc/rancher/k3s/k3s.yaml)
+export KUBECONFIG
+KUBECTL ?= $(shell command -v kubectl >/dev/null 2>&1 && echo kubectl || echo k3s kubectl)
+GIT_SHA := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+IMAGE_TAG ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo dev)$(shell git diff --quiet HEAD 2>/dev/null || echo -dirty)
+IMAGE ?= projections-step:$(IMAGE_TAG)
+CONTAINER ?= $(shell command -v docker >/dev/null 2>&1 && echo docker || echo podman)
+# k3s.yaml is written mode 644 by cluster-up, so kubectl needs no sudo; importing into k3s's
+# containerd does (its socket is root's).
+K3S_IMPORT ?= $(SUDO) k3s ctr images import -
+# Air-gapped k3s: the installer script saved on an online machine (docs/runbooks/cluster.md).
+K3S_INSTALL_SCRIPT ?=
 
 cluster-up:
-	curl -sfL https://get.k3s.io | sh -s - --write-kubeconfig-mode 644
-	$(KUBECTL) apply -f k8s/base/namespace.yaml
-	$(KUBECTL) apply -f k8s/base/argo-helmchart.yaml
-	$(KUBECTL) -n kube-system wait --for=condition=complete job/helm-install-argo-workflows --timeout=600s
-	$(MAKE) secrets
-	$(KUBECTL) apply -f k8s/base/minio.yaml
-	$(KUBECTL) -n $(NAMESPACE) rollout status statefulset/minio --timeout=300s
-
-secrets:
-	@if ! $(KUBECTL) -n $(NAMESPACE) get secret projections-minio >/dev/null 2>&1; then \
-	  $(KUBECTL) -n $(NAMESPACE) create secret generic projections-minio \
-	    --from-literal=accesskey=projections \
-	    --from-literal=secretkey="$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"; \
+	@if $(KUBECTL) get --raw /readyz >/dev/null 2>&1; then \
+	  echo "A cluster answers at $$KUBECONFIG: not installing k3s"; \
+	elif [ -n "$(K3S_INSTALL_SCRIPT)" ]; then \
+	  INSTALL_K3S_SKIP_DOWNLOAD=true INSTALL_K3S_VERSION=$(K3S_VERSION) $(SUDO) sh $(K3S_INSTALL_SCRIPT) --write-kubeconfig-mode 644; \
+	else \
+	  curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=$(K3S_VERSION) $(SUDO) sh -s - --write-kubeconfig-mode 644; \
 	fi
+	@for i in $$(seq 60); do $(KUBECTL) get --raw /readyz >/dev/null 2>&1 && break; sleep 2; done
+	$(KUBECTL) wait --for=condition=Ready node --all --timeout=300s
+	$(MAKE) argo-install
+
+argo-install:
+	$(KUBECTL) apply --server-side -k k8s/argo/$(ARGO_INSTALL)
+	$(KUBECTL) -n argo rollout status deployment/workflow-controller --timeout=300s
+	$(KUBECTL) -n argo rollout status deployment/argo-server --timeout=300s
 
 image:
-	docker build -f images/step/Dockerfile --build-arg GIT_SHA=$$(git rev-parse HEAD) -t $(IMAGE) .
-	docker save $(IMAGE) | sudo k3s ctr images import -
+	$(CONTAINER) build -f images/step/Dockerfile --build-arg GIT_SHA=$(GIT_SHA) -t $(IMAGE) .
+	@if command -v k3s >/dev/null 2>&1; then \
+	  echo "importing $(IMAGE) into k3s's containerd"; $(CONTAINER) save $(IMAGE) | $(K3S_IMPORT); \
+	else \
+	  echo "no k3s here: copy the image to the node, e.g. $(CONTAINER) save $(IMAGE) | ssh NODE sudo k3s ctr images import -"; \
+	fi
 
-deploy: setup
+secrets:
+	@$(KUBECTL) -n $(NAMESPACE) get secret projections-minio >/dev/null 2>&1 || \
+	  $(KUBECTL) -n $(NAMESPACE) create secret generic projections-minio \
+	    --from-literal=accesskey=projections \
+	    --from-literal=secretkey="$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+
+deploy: setup $(HELM)
 	$(PY) -m workflows.cli render --check
-	$(KUBECTL) apply -f k8s/base/namespace.yaml -f k8s/base/rbac.yaml -f k8s/base/minio.yaml -f k8s/base/artifact-repositories.yaml
-	$(KUBECTL) apply -f k8s/generated/
+	$(KUBECTL) create namespace $(NAMESPACE) --dry-run=client -o yaml | $(KUBECTL) apply -f -
+	$(KUBECTL) label namespace $(NAMESPACE) pod-security.kubernetes.io/enforce=restricted --overwrite
+	$(MAKE) secrets
+	$(HELM) upgrade --install projections charts/projections --namespace $(NAMESPACE) \
+	  --set image=$(IMAGE) --wait --wait-for-jobs --timeout 10m
 
 ui:
-	@echo "Argo UI: http://localhost:2746 (Ctrl-C to stop)"
-	$(KUBECTL) -n argo port-forward svc/argo-workflows-server 2746:2746
+	@echo "Argo UI: https://localhost:2746 (self-signed certificate; Ctrl-C to stop)"
+	$(KUBECTL) -n argo port-forward svc/argo-server 2746:2746

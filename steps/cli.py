@@ -1,8 +1,9 @@
 """`python -m steps <asset> --game-date ... --run-id ... --as-of ... --store ...`
 
-Exit codes: 0 success (or already succeeded, or not due), 1 the step failed (a failed
-manifest was written, or the store failed mid-step), 2 bad input before any manifest could
-be written (never retried), 3 the store did not answer (retried).
+Exit codes (steps.runtime.errors): 0 success (or already succeeded, or not due); 1 the step
+failed in a way a retry may cure; 2 bad input or a deterministic failure (a missing input, a
+corrupt object, a broken contract, a failed critical check): never retried; 3 the store did
+not answer (retried). A failed run always leaves a failed manifest where the store allows.
 """
 
 from __future__ import annotations
@@ -13,15 +14,23 @@ from pathlib import Path
 
 import typer
 
-from steps.runtime.errors import PipelineError, StoreUnavailable
-from steps.runtime.manifest import Manifest, read_manifest
+from steps.runtime.errors import (
+    EXIT_FAILED,
+    EXIT_NOT_RETRYABLE,
+    EXIT_STORE_UNAVAILABLE,
+    PipelineError,
+    StoreUnavailable,
+)
+from steps.runtime.manifest import ErrorRecord, Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.step import execute
 from steps.runtime.store import open_store
 
-EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STORE_UNAVAILABLE = 1, 2, 3
-
-app = typer.Typer(add_completion=False, help="Run one pipeline step for one partition.")
+app = typer.Typer(
+    add_completion=False,
+    rich_markup_mode=None,  # help texts hold literal brackets (s3://<bucket>[/prefix])
+    help="Run one pipeline step for one partition.",
+)
 
 
 def _write_outputs(directory: Path, manifest: Manifest, *, reused: bool) -> None:
@@ -39,6 +48,13 @@ def _write_outputs(directory: Path, manifest: Manifest, *, reused: bool) -> None
         "error": manifest.error.message if manifest.error else None,
     }
     (directory / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+
+
+def exit_code(error: ErrorRecord) -> int:
+    """How a failed manifest ends the process, so both runners retry only what may recover."""
+    if error.type == StoreUnavailable.__name__:
+        return EXIT_STORE_UNAVAILABLE
+    return EXIT_FAILED if error.retryable else EXIT_NOT_RETRYABLE
 
 
 @app.command()
@@ -78,7 +94,7 @@ def run(
         raise typer.Exit(EXIT_STORE_UNAVAILABLE) from None
     except PipelineError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_BAD_INPUT) from None
+        raise typer.Exit(EXIT_NOT_RETRYABLE) from None
     if (
         existing is not None
         and existing.status == "success"
@@ -111,23 +127,15 @@ def run(
     if manifest.status == "failed":
         assert manifest.error is not None
         typer.echo(f"error: {manifest.error.type}: {manifest.error.message}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(exit_code(manifest.error))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by `__main__` and the warm worker)."""
     try:
-        # Without standalone mode click returns an Exit's code instead of raising it.
-        result = app(args=argv if argv is not None else sys.argv[1:], standalone_mode=False)
-    except typer.Exit as exc:
-        return int(exc.exit_code)
+        # Standalone mode prints usage errors and --help itself and exits with click's codes
+        # (2 for a usage error: bad input, never retried).
+        app(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
     except SystemExit as exc:
-        return int(exc.code or 0)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 2
-        raise
-    return result if isinstance(result, int) else 0
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import gzip
 import json
 import re
 from pathlib import Path
@@ -27,17 +26,16 @@ KIND_TO_CRD = {
 }
 
 
-def _schema_dir() -> tuple[Path, bool]:
-    shared = REPO.parent / "shared" / "argo-v4.1.2"
-    if (shared / "schema.json").exists():
-        return shared, False
-    return REPO / "tests" / "data" / "argo-v4.1.2", True  # a vendored copy (Apache-2.0)
+# Argo's own v4.1.2 schemas, CRDs and manifests: `../shared/argo-v4.1.2` beside the clone (CI
+# always has it). The repository keeps no copy of Argo's files.
+ARGO = REPO.parent / "shared" / "argo-v4.1.2"
 
 
 def _read(name: str) -> str:
-    base, gz = _schema_dir()
-    path = base / (name + (".gz" if gz else ""))
-    return gzip.decompress(path.read_bytes()).decode() if gz else path.read_text()
+    path = ARGO / name
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: the tests read Argo v4.1.2's files from ../shared")
+    return path.read_text()
 
 
 def close(node: Any) -> Any:

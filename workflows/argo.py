@@ -36,10 +36,11 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from steps.runtime.command import step_argv
+from steps.runtime.errors import EXIT_NOT_RETRYABLE
 from steps.runtime.partition import Partition
 from steps.runtime.step import StepSpec
 from workflows.config import PipelineConfig
-from workflows.graph import Graph
+from workflows.graph import Graph, GraphError
 
 PARTITION_TEMPLATE = "projections-partition"
 RANGE_TEMPLATE = "projections-range"
@@ -47,11 +48,12 @@ CRON_NAME = "projections-daily"
 LIMITS_CONFIGMAP = "projections-limits"
 ARTIFACT_CONFIGMAP = "artifact-repositories"
 OUTPUTS_DIR = "/tmp/outputs"
+SKIPPED = "skipped"  # the `status` output of a step that decided not to run (manifest status)
+SCRATCH_VOLUME = "scratch"  # an emptyDir at /tmp: the root filesystem is read-only
 PARTITION_PARAMS = ("game_date", "run_id", "as_of", "season", "profile", "worlds")
 SHARED_PARAMS = ("correlation_id", "store")
 ALL_PARAMS = PARTITION_PARAMS + SHARED_PARAMS
 PART_OF = {"app.kubernetes.io/part-of": "projections"}
-EXIT_BAD_INPUT = 2
 
 
 def partition_item(partition: Partition) -> dict[str, str]:
@@ -111,7 +113,7 @@ def _env(cfg: PipelineConfig) -> list[Any]:
 
 
 def _scratch() -> list[m.VolumeMount]:
-    return [m.VolumeMount(name="scratch", mount_path="/tmp")]
+    return [m.VolumeMount(name=SCRATCH_VOLUME, mount_path="/tmp")]
 
 
 def _semaphores(groups: tuple[str, ...]) -> m.Synchronization | None:
@@ -131,8 +133,8 @@ def _retry(spec: StepSpec, cfg: PipelineConfig) -> RetryStrategy:
     return RetryStrategy(
         limit=str(limit),
         retry_policy="Always",
-        # Exit 2 is bad input: the same arguments fail the same way, so do not retry it.
-        expression=f"asInt(lastRetry.exitCode) != {EXIT_BAD_INPUT}",
+        # The not-retryable exit: the same arguments fail the same way.
+        expression=f"asInt(lastRetry.exitCode) != {EXIT_NOT_RETRYABLE}",
         backoff=m.Backoff(
             duration=f"{int(retries.backoff_seconds)}s",
             factor=str(int(retries.factor)),
@@ -193,22 +195,50 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
 
 
 def partition_dag(graph: Graph) -> DAG:
+    """One task per step. The skip rule both runners share (docs/argo-rules.md):
+
+    - `depends` names the upstream tasks bare, which Argo satisfies by Succeeded or Skipped; a
+      Failed or Omitted upstream makes the task Omitted (the local runner: blocked).
+    - A step that may skip exits 0 and outputs `status=skipped`. Every task downstream of it
+      carries a `when` on that output, so it shows as Skipped (the local runner: skipped, with
+      the reason) and the workflow stays green. Argo resolves `tasks.X.outputs` for any
+      ancestor X, and a may-skip step always runs when its own upstream succeeded, so the
+      output exists whenever `when` is evaluated; hence no may-skip step may sit below another.
+    """
     tasks = []
     for asset in graph.order:
         ups = graph.deps[asset]
+        sources = graph.skip_sources(asset)
+        if sources and graph.specs[asset].may_skip:
+            raise GraphError(
+                f"step {asset!r} may skip but sits below {', '.join(sources)}, which may skip too; "
+                "Argo could not read its status when it is skipped"
+            )
         tasks.append(
             Task(
                 name=template_name(asset),
                 template=template_name(asset),
                 arguments=[Parameter(name=p, value=_ref(p)) for p in ALL_PARAMS],
                 depends=" && ".join(template_name(u) for u in ups) if ups else None,
+                when=" && ".join(_not_skipped(s) for s in sources) if sources else None,
             )
         )
     return DAG(name="partition", inputs=[Parameter(name=p) for p in ALL_PARAMS], tasks=tasks)
 
 
-def _spec_common(cfg: PipelineConfig, *, scratch: bool = True) -> dict[str, Any]:
-    common = {
+def _not_skipped(asset: str) -> str:
+    # `when` is a govaluate expression after substitution: quote both sides as strings.
+    return "'{{tasks.%s.outputs.parameters.status}}' != '%s'" % (template_name(asset), SKIPPED)  # noqa: UP031
+
+
+def _spec_common(cfg: PipelineConfig) -> dict[str, Any]:
+    """Spec fields of every object that runs pods.
+
+    Argo takes `volumes`, the pod security context, the service account and podGC from the
+    spec of the workflow that runs, not from a WorkflowTemplate reached by `templateRef`
+    (docs/argo-rules.md), so the CronWorkflow and the range Workflow carry them too.
+    """
+    return {
         "namespace": cfg.argo.namespace,
         "service_account_name": cfg.argo.service_account,
         "security_context": _pod_security(),
@@ -216,10 +246,8 @@ def _spec_common(cfg: PipelineConfig, *, scratch: bool = True) -> dict[str, Any]
         "artifact_repository_ref": m.ArtifactRepositoryRef(config_map=ARTIFACT_CONFIGMAP, key="default"),
         "archive_logs": True,
         "pod_gc": m.PodGC(strategy="OnPodSuccess", delete_delay_duration="10m"),
+        "volumes": [EmptyDirVolume(name=SCRATCH_VOLUME, size_limit="2Gi")],
     }
-    if scratch:  # only templates that define containers need the scratch volume
-        common["volumes"] = [EmptyDirVolume(name="scratch", size_limit="2Gi")]
-    return common
 
 
 def partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
@@ -336,7 +364,7 @@ def child_manifest(cfg: PipelineConfig) -> str:
         "kind": "Workflow",
         "metadata": {
             "generateName": "{{workflow.name}}-chunk-",
-            "namespace": cfg.argo.namespace,
+            "namespace": "{{workflow.namespace}}",
             "labels": {**PART_OF, "projections/correlation-id": "{{workflow.parameters.correlation_id}}"},
         },
         "spec": {
@@ -373,28 +401,33 @@ def range_workflow(
         fail_fast=False,  # a chunk with a failed partition must not stop the later chunks
         tasks=[
             Task(
-                name="chunk",
+                # A static task per chunk, named by its dates: Argo names `withParam` nodes by
+                # their whole item (docs/argo-rules.md), which for a chunk is its JSON.
+                name=chunk_task_name(number, chunk),
                 template="run-chunk",
-                with_param="{{workflow.parameters.chunks}}",
-                arguments=[Parameter(name="partitions", value="{{item}}")],
+                arguments=[Parameter(name="partitions", value=json.dumps(chunk, separators=(",", ":")))],
             )
+            for number, chunk in enumerate(chunks, start=1)
         ],
     )
-    common = _spec_common(cfg, scratch=False)
     return Workflow(
         generate_name="projections-range-",
         labels={**PART_OF, "projections/correlation-id": correlation_id},
         entrypoint="range",
         on_exit="exit-handler",
         arguments=[
-            Parameter(name="chunks", value=json.dumps(chunks, separators=(",", ":"))),
             Parameter(name="correlation_id", value=correlation_id),
             Parameter(name="store", value=store_url),
             Parameter(name="webhook_url", value=cfg.argo.webhook_url or "none"),
         ],
         templates=[fan_out, run_chunk, _exit_handler(cfg)],
-        **common,
+        **_spec_common(cfg),
     )
+
+
+def chunk_task_name(number: int, chunk: list[dict[str, str]]) -> str:
+    first, last = chunk[0]["game_date"], chunk[-1]["game_date"]
+    return f"chunk-{number:03d}-{first}" + (f"-to-{last}" if last != first else "")
 
 
 def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
@@ -417,7 +450,6 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
             ),
         ],
     )
-    common = _spec_common(cfg, scratch=False)
     return CronWorkflow(
         name=CRON_NAME,
         labels=dict(PART_OF),
@@ -436,7 +468,7 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
             Parameter(name="webhook_url", value=argo.webhook_url or "none"),
         ],
         templates=[daily, _exit_handler(cfg)],
-        **common,
+        **_spec_common(cfg),
     )
 
 

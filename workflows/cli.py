@@ -40,6 +40,7 @@ from workflows.summary import Summary, build_summary, write_summary
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,  # help texts hold literal brackets (s3://<bucket>[/prefix]), not markup
     help="NBA projections: one partitioned DAG, run locally or on Argo.",
 )
 # Piped output (CI logs, files) gets a wide page instead of rich's 80 columns.

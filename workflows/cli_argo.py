@@ -4,7 +4,6 @@ summarize steps that the CronWorkflow and the range exit handler run."""
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 from pathlib import Path
 
@@ -17,38 +16,25 @@ from steps.runtime.timefmt import utc_now
 from workflows import argo
 from workflows.catchup import catch_up_annotator
 from workflows.cli import STORE_HELP, _parse_date, app, console, default_store, fail, today_et
+from workflows.cluster import ArgoServerSettings, apply_custom_object, kube_api_client, workflows_service
 from workflows.config import load_config
 from workflows.graph import build_graph, pipeline_graph
 from workflows.ids import new_backfill_id
-from workflows.local import TaskResult
+from workflows.local import TaskResult, held_back
 from workflows.plan import Plan, make_plan
-from workflows.planrecord import as_plan, read_plan, record_plan
+from workflows.planrecord import as_plan, plan_key, read_plan, record_plan
 from workflows.render import render as render_files
 from workflows.summary import build_summary, write_summary
 
-cron_app = typer.Typer(help="The daily CronWorkflow on the Argo Server.", no_args_is_help=True)
+cron_app = typer.Typer(
+    help="The daily CronWorkflow on the cluster.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(cron_app, name="cron")
 
-SERVER_HELP = "Argo Server URL (env ARGO_SERVER)"
-
-
-def _service(server: str | None, token: str | None, namespace: str, insecure: bool):  # type: ignore[no-untyped-def]
-    from hera.workflows import WorkflowsService
-
-    host = server or os.environ.get("ARGO_SERVER")
-    if not host:
-        raise PipelineError(
-            "no Argo Server: pass --argo-server or set ARGO_SERVER (e.g. https://localhost:2746)"
-        )
-    if "://" not in host:
-        host = f"https://{host}"
-    bearer = token or os.environ.get("ARGO_TOKEN")
-    return WorkflowsService(
-        host=host,
-        token=bearer.removeprefix("Bearer ") if bearer else None,
-        namespace=namespace,
-        verify_ssl=not insecure,
-    )
+SERVER_HELP = "Argo Server, host:port or URL (env ARGO_SERVER)"
+TOKEN_HELP = "The operator's ServiceAccount token (env ARGO_TOKEN)"
+CA_HELP = "CA bundle that signed the Argo Server's certificate (env ARGO_CA_FILE)"
+INSECURE_HELP = "Skip TLS verification, e.g. through a port-forward (env ARGO_INSECURE_SKIP_VERIFY)"
 
 
 @app.command()
@@ -132,13 +118,12 @@ def results_from_manifests(record_steps: list[str], plan_obj: Plan, store: Store
                 manifest = None
             result = TaskResult(p.game_date, p.run_id, asset, "failed", attempts=1)
             if manifest is None:
-                upstream_bad = any(
-                    statuses.get(u) in ("failed", "blocked") for u in graph.deps.get(asset, ())
-                )
-                result.status, result.attempts = ("blocked", 0) if upstream_bad else ("failed", 0)
-                result.error_type, result.error = (
-                    (None, None) if upstream_bad else ("NotRun", "no manifest: the step never finished")
-                )
+                held = held_back(graph, asset, statuses)
+                result.attempts = 0
+                if held:  # Argo omitted it (after a failure) or skipped it (after a skip)
+                    result.status, result.reason = held
+                else:
+                    result.error_type, result.error = "NotRun", "no manifest: the step never finished"
             else:
                 result.status = manifest.status  # type: ignore[assignment]
                 result.attempts = manifest.attempt
@@ -228,11 +213,10 @@ def submit(
         False, "--dry-run/--no-dry-run", help="Print the Workflow YAML; submit and record nothing"
     ),
     argo_server: str | None = typer.Option(None, "--argo-server", help=SERVER_HELP),
-    token: str | None = typer.Option(None, "--token", help="Bearer token (env ARGO_TOKEN)"),
-    namespace: str | None = typer.Option(None, "--namespace"),
-    insecure: bool = typer.Option(
-        False, "--insecure", help="Skip TLS verification (self-signed local server)"
-    ),
+    token: str | None = typer.Option(None, "--token", help=TOKEN_HELP),
+    ca_file: str | None = typer.Option(None, "--ca-file", help=CA_HELP),
+    insecure: bool | None = typer.Option(None, "--insecure/--verify", help=INSECURE_HELP),
+    namespace: str | None = typer.Option(None, "--namespace", envvar="ARGO_NAMESPACE"),
     config_path: Path | None = typer.Option(None, "--config"),
 ) -> None:
     """Submit a range of dates to Argo as one range Workflow (chunked child workflows)."""
@@ -275,7 +259,8 @@ def submit(
         if not items:
             console.print("Nothing to submit: every partition in the range already succeeded (resume).")
             return
-        service = _service(argo_server, token, workflow.namespace or config.argo.namespace, insecure)
+        settings = ArgoServerSettings.resolve(argo_server, token, insecure, ca_file)
+        service = workflows_service(settings, workflow.namespace or config.argo.namespace)
         record_plan(
             target,
             planned,
@@ -285,11 +270,15 @@ def submit(
             created_at=started,
         )
         workflow.workflows_service = service
-        created = workflow.create()
+        try:
+            created = workflow.create()
+        except Exception as exc:  # the server said no, or was unreachable
+            # A refused submit leaves nothing behind: the plan is recorded only for a workflow
+            # that exists (the summary reads it), so drop it again.
+            target.delete(plan_key(backfill_id))
+            raise fail(f"Argo Server refused or did not answer: {exc}", 1) from None
     except PipelineError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:  # the server said no, or was unreachable
-        raise fail(f"Argo Server refused or did not answer: {exc}", 1) from None
     name = created.metadata.name if created.metadata else "?"
     console.print(
         f"submitted {name}: {len(items)} partition(s) in {len(items) // config.argo.chunk_size + (1 if len(items) % config.argo.chunk_size else 0)} chunk(s); correlation {backfill_id}",
@@ -299,37 +288,20 @@ def submit(
 
 @cron_app.command("apply")
 def cron_apply(
-    argo_server: str | None = typer.Option(None, "--argo-server", help=SERVER_HELP),
-    token: str | None = typer.Option(None, "--token"),
-    namespace: str | None = typer.Option(None, "--namespace"),
-    insecure: bool = typer.Option(False, "--insecure"),
+    namespace: str | None = typer.Option(None, "--namespace", envvar="ARGO_NAMESPACE"),
     config_path: Path | None = typer.Option(None, "--config"),
 ) -> None:
-    """Create the daily CronWorkflow, or update it in place."""
-    from hera.exceptions import NotFound
-
+    """Create the daily CronWorkflow, or update it in place (server-side apply via KUBECONFIG)."""
     try:
         config = load_config(config_path)
-        cron = argo.cron_workflow(config)
+        cron = argo.to_dict(argo.cron_workflow(config))
         if namespace:
-            cron.namespace = namespace
-        service = _service(argo_server, token, cron.namespace or config.argo.namespace, insecure)
-        cron.workflows_service = service
-        try:
-            existing = service.get_cron_workflow(name=cron.name, namespace=cron.namespace)
-        except NotFound:
-            existing = None
-        if existing is None:
-            cron.create()
-            action = "created"
-        else:
-            cron.update()
-            action = "updated"
+            cron["metadata"]["namespace"] = namespace
+        action = apply_custom_object(kube_api_client(), cron)
     except PipelineError as exc:
         raise fail(str(exc)) from None
-    except Exception as exc:
-        raise fail(f"Argo Server refused or did not answer: {exc}", 1) from None
+    meta = cron["metadata"]
     console.print(
-        f"{action} CronWorkflow {cron.namespace}/{cron.name} ({config.argo.schedule} {config.timezone})",
+        f"{action} CronWorkflow {meta['namespace']}/{meta['name']} ({config.argo.schedule} {config.timezone})",
         highlight=False,
     )

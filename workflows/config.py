@@ -46,10 +46,12 @@ class ArgoConfig(_Model):
     namespace: str = "projections"
     image: str = "projections-step:latest"
     image_pull_policy: str = "IfNotPresent"
-    service_account: str = "projections-workflow"
+    service_account: str = "projections-workflow"  # the pods' identity
+    operator_service_account: str = "projections-operator"  # who submits, applies, reads logs
     store_url: str = "s3://projections"
     s3_endpoint: str = "http://minio.projections.svc:9000"
     s3_secret: str = "projections-minio"
+    artifact_bucket: str = "argo-artifacts"  # Argo's artifact repository (archived logs)
     parallelism: int = Field(4, gt=0)
     chunk_size: int = Field(31, gt=0, le=200)
     schedule: str = "0 17 * * *"

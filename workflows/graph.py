@@ -42,6 +42,11 @@ class Graph:
                     frontier.append(up)
         return found
 
+    def skip_sources(self, asset: str) -> list[str]:
+        """The upstream steps (in this graph) whose skip makes `asset` skip, in graph order."""
+        ancestors = self.upstream(asset)
+        return [a for a in self.order if a in ancestors and self.specs[a].may_skip]
+
     def select(self, selection: Iterable[str]) -> Graph:
         """A sub-graph. `asset+` adds everything downstream; `+asset` everything upstream."""
         chosen: set[str] = set()

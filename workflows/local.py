@@ -20,7 +20,7 @@ from typing import Literal, TypeVar
 
 from steps.runtime import layout
 from steps.runtime.command import step_argv
-from steps.runtime.errors import ManifestError, StoreError
+from steps.runtime.errors import EXIT_NOT_RETRYABLE, ManifestError, StoreError
 from steps.runtime.manifest import Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.store import Store
@@ -31,7 +31,6 @@ from workflows.warm import WarmWorker, run_subprocess
 
 TaskStatus = Literal["success", "failed", "skipped", "reused", "blocked"]
 Mode = Literal["warm", "subprocess"]
-EXIT_BAD_INPUT = 2
 T = TypeVar("T")
 
 
@@ -159,8 +158,8 @@ class LocalRunner:
                 )
                 result.error_type = "Crashed" if rc < 0 else "ExitCode"
                 result.error = f"step exited {rc} without a manifest; stderr tail: {tail.strip()}"
-            if rc == EXIT_BAD_INPUT:
-                break  # the same arguments will be refused again
+            if rc == EXIT_NOT_RETRYABLE:
+                break  # the same arguments fail the same way
         result.wall_s = time.perf_counter() - began
         if manifest is not None:
             result.manifest_key = layout.manifest_key(asset, partition.key)
@@ -254,18 +253,26 @@ class LocalRunner:
     def _readiness(self, task: tuple[int, str], results: dict[tuple[int, str], TaskResult]) -> str:
         index, asset = task
         states = [results.get((index, up)) for up in self.graph.deps[asset]]
-        if any(s is not None and s.status in ("failed", "blocked") for s in states):
-            return "blocked"
-        if any(s is not None and s.status == "skipped" for s in states):
-            return "skipped"
-        if all(s is not None for s in states):
-            return "ready"
-        return "wait"
+        if any(s is None for s in states):
+            return "wait"
+        held = held_back(self.graph, asset, {s.asset: s.status for s in states if s is not None})
+        return held[0] if held else "ready"
 
     def _why(self, task: tuple[int, str], results: dict[tuple[int, str], TaskResult]) -> str:
         index, asset = task
-        for up in self.graph.deps[asset]:
-            found = results.get((index, up))
-            if found is not None and found.status in ("failed", "blocked", "skipped"):
-                return f"upstream {up} {found.status}"
-        return ""
+        statuses = {up: r.status for up in self.graph.deps[asset] if (r := results.get((index, up)))}
+        held = held_back(self.graph, asset, statuses)
+        return held[1] if held else ""
+
+
+def held_back(graph: Graph, asset: str, upstream: dict[str, str]) -> tuple[TaskStatus, str] | None:
+    """Why `asset` does not run, from its upstream steps' statuses in the same partition: blocked
+    by a failure, or skipped after a skip. None when it may run. The compiled Argo DAG decides
+    the same (workflows/argo.py `partition_dag`; tests/integration/test_argo_rules.py)."""
+    for up in graph.deps[asset]:
+        if upstream.get(up) in ("failed", "blocked"):
+            return "blocked", f"upstream {up} {upstream[up]}"
+    for up in graph.deps[asset]:
+        if upstream.get(up) == "skipped":
+            return "skipped", f"upstream {up} skipped"
+    return None

@@ -111,6 +111,7 @@ STEPS = [
         sources=("boxscores",),
         concurrency=("source.boxscores",),
         remediation={"boxscores": "box scores land the morning after the slate; rerun after they do"},
+        may_skip=True,  # not due before the slate settles
     ),
     StepSpec(
         asset="labels.minutes",

@@ -75,5 +75,6 @@ STEPS = [
         concurrency=("stage.promote",),
         retries=3,
         rerun_if=pointer_missing,
+        may_skip=True,  # a newer run is current: nothing to promote
     )
 ]

@@ -64,6 +64,8 @@ class ErrorRecord(_Strict):
     type: str
     message: str
     traceback_snippet: str = ""
+    # False when the same inputs fail the same way (steps.runtime.errors.Deterministic).
+    retryable: bool = True
 
 
 class Timing(_Strict):

@@ -21,7 +21,7 @@ import steps
 from steps.runtime import asof, layout
 from steps.runtime.contracts import DataFrameSchema, enforce
 from steps.runtime.environment import git_sha, hostname, python_version
-from steps.runtime.errors import MissingInput
+from steps.runtime.errors import CheckFailed, Deterministic, MissingInput
 from steps.runtime.events import emit
 from steps.runtime.faults import maybe_fault, skip_work
 from steps.runtime.manifest import (
@@ -71,6 +71,10 @@ class StepSpec:
     remediation: dict[str, str] = field(default_factory=dict)
     # When a success manifest alone does not mean done (promote: its pointer must exist).
     rerun_if: Callable[[Store, Partition], bool] | None = None
+    # May end a partition as skipped (SkipPartition: not due yet, or nothing to do). Its
+    # downstream steps then skip too, on both runners; a step that does not declare it and
+    # raises SkipPartition fails instead, so the compiled Argo DAG knows every source of skips.
+    may_skip: bool = False
 
     def policy_for(self, source: str) -> GapPolicy:
         return self.gap_policy.get(source, "fail")
@@ -321,14 +325,29 @@ def execute(
         broken = [c for c in ctx.checks if not c.passed and c.severity == "critical"]
         if broken:
             detail = "; ".join(f"{c.name}: {c.detail}" for c in broken)
-            error = ErrorRecord(type="CheckFailed", message=f"critical check(s) failed: {detail}")
+            error = ErrorRecord(
+                type=CheckFailed.__name__, message=f"critical check(s) failed: {detail}", retryable=False
+            )
             status = "failed"
     except SkipPartition as exc:
-        status = "skipped"
-        ctx.check("not_due", True, str(exc), severity="warn")
+        if spec.may_skip:
+            status = "skipped"
+            ctx.check("not_due", True, str(exc), severity="warn")
+        else:
+            status = "failed"
+            error = ErrorRecord(
+                type="UndeclaredSkip",
+                message=f"{spec.asset} skipped ({exc}) but does not declare may_skip",
+                retryable=False,
+            )
     except Exception as exc:
         status = "failed"
-        error = ErrorRecord(type=type(exc).__name__, message=str(exc), traceback_snippet=_snippet(exc))
+        error = ErrorRecord(
+            type=type(exc).__name__,
+            message=str(exc),
+            traceback_snippet=_snippet(exc),
+            retryable=not isinstance(exc, Deterministic),
+        )
     finished = utc_now()
     manifest = Manifest(
         asset=spec.asset,

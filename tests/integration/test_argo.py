@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import yaml
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import PartitionKey
 from steps.runtime.store import open_store
+from tests.chart import CHART, by_kind, chart_objects, helm_binary
 from tests.strict import REPO, reference_errors, strict_errors
 from workflows import argo
 from workflows.config import load_config
@@ -44,13 +44,6 @@ def rendered() -> list[dict]:
     return objects
 
 
-def k8s_objects() -> list[dict]:
-    out = []
-    for path in sorted((REPO / "k8s").rglob("*.yaml")):
-        out += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return out
-
-
 def test_committed_yaml_matches_the_code() -> None:
     assert render(REPO, GRAPH, CONFIG, check=True) == [], "run `pipeline render` and commit"
 
@@ -69,7 +62,7 @@ def test_strict_validation_rejects_unknown_fields() -> None:
 
 
 def test_every_reference_resolves() -> None:
-    cluster = k8s_objects()
+    cluster = chart_objects()
     limits = next(
         o for o in cluster if o["kind"] == "ConfigMap" and o["metadata"]["name"] == argo.LIMITS_CONFIGMAP
     )
@@ -91,10 +84,13 @@ def test_scale_four_seasons_stays_within_argo_limits() -> None:
     )
     size = len(yaml.safe_dump(wf))
     assert size < 256 * 1024  # far below etcd's ~1.5 MB object limit
-    chunks = yaml.safe_load(wf["spec"]["arguments"]["parameters"][0]["value"])
-    assert (
-        len(chunks) == -(-700 // CONFIG.argo.chunk_size) and max(map(len, chunks)) <= CONFIG.argo.chunk_size
-    )
+    [dag] = [t["dag"] for t in wf["spec"]["templates"] if "dag" in t]
+    chunks = [yaml.safe_load(t["arguments"]["parameters"][0]["value"]) for t in dag["tasks"]]
+    assert len(chunks) == -(-700 // CONFIG.argo.chunk_size)
+    assert max(map(len, chunks)) <= CONFIG.argo.chunk_size and sum(map(len, chunks)) == 700
+    # Node names say which dates a chunk holds, not its JSON (Argo names withParam nodes by item).
+    assert all(len(t["name"]) < 64 and "{" not in t["name"] for t in dag["tasks"])
+    assert dag["tasks"][0]["name"] == "chunk-001-d0000-to-d0030"
     nodes_per_child = CONFIG.argo.chunk_size * (len(GRAPH.order) + 1) + 2
     assert nodes_per_child < 1000
 
@@ -163,41 +159,33 @@ def test_plan_and_summarize_containers_run_locally(seeded: str, tmp_path: Path) 
     assert summary["partitions"]["failed"] == 2 and summary["kind"] == "catch-up"
 
 
-def test_helm_chart_lints_and_templates_to_the_generated_yaml(tmp_path: Path) -> None:
-    helm = os.environ.get("PIPELINE_HELM_BIN") or shutil.which("helm")
-    assert helm, "no helm binary: run the tests through `make test`"
-    chart = REPO / "charts" / "projections"
-    lint = subprocess.run([helm, "lint", "--strict", str(chart)], capture_output=True, text=True, check=False)
+def test_helm_chart_lints_and_templates_to_the_objects_the_code_builds() -> None:
+    helm = helm_binary()
+    lint = subprocess.run([helm, "lint", "--strict", str(CHART)], capture_output=True, text=True, check=False)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    out = subprocess.run(
-        [helm, "template", "projections", str(chart)], capture_output=True, text=True, check=True
-    ).stdout
-    templated = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(out) if d}
+    objects = chart_objects("projections")
+    templated = {(d["kind"], d["metadata"]["name"]): d for d in objects if d["kind"] in argo_kinds()}
     generated = {(d["kind"], d["metadata"]["name"]): d for d in generated_objects(GRAPH, CONFIG).values()}
     assert templated == generated
-    for obj in templated.values():
-        if obj["kind"] != "ConfigMap":
-            assert strict_errors(obj) == []
-    custom = subprocess.run(
-        [
-            helm,
-            "template",
+    for obj in objects:
+        assert strict_errors(obj) == [], obj["kind"]
+
+
+def argo_kinds() -> set[str]:
+    return {"WorkflowTemplate", "CronWorkflow", "Workflow"}
+
+
+def test_helm_values_reach_the_objects() -> None:
+    objs = {
+        d["kind"] + "/" + d["metadata"]["name"]: d
+        for d in chart_objects(
             "projections",
-            str(chart),
-            "--set",
             "schedule=30 16 * * *",
-            "--set",
             "image=registry.example/step:1.2",
-            "--set",
             "limits.stage\\.sim=3",
-            "--set",
             "catchUpDays=5",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    objs = {d["kind"] + "/" + d["metadata"]["name"]: d for d in yaml.safe_load_all(custom) if d}
+        )
+    }
     cron = objs["CronWorkflow/projections-daily"]
     assert cron["spec"]["schedules"] == ["30 16 * * *"] and strict_errors(cron) == []
     assert {"name": "catch_up_days", "value": "5"} in cron["spec"]["workflowSpec"]["arguments"]["parameters"]
@@ -207,3 +195,18 @@ def test_helm_chart_lints_and_templates_to_the_generated_yaml(tmp_path: Path) ->
         for t in objs["WorkflowTemplate/projections-partition"]["spec"]["templates"]
         if "container" in t
     )
+    assert objs["Job/projections-buckets"]["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "registry.example/step:1.2"
+    )
+
+
+def test_the_chart_installs_into_any_namespace() -> None:
+    """`helm install -n team-b`: every object lands in team-b and talks to team-b's MinIO."""
+    objects = chart_objects("team-b")
+    assert {o["metadata"]["namespace"] for o in objects} == {"team-b"}
+    text = yaml.safe_dump_all(objects)
+    assert "projections.svc" not in text and "minio.team-b.svc:9000" in text
+    for binding in (o for o in objects if o["kind"] == "RoleBinding"):
+        assert {s["namespace"] for s in binding["subjects"]} == {"team-b"}
+    limits = by_kind(objects, "ConfigMap")[argo.LIMITS_CONFIGMAP]
+    assert limits["data"] == {k: str(v) for k, v in CONFIG.limits.items()}

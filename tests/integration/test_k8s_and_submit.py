@@ -5,59 +5,42 @@ from __future__ import annotations
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from steps.runtime.store import open_store
+from tests.chart import by_kind, chart_objects
 from tests.helpers import run_pipeline_cli
-from tests.strict import REPO, strict_errors
+from tests.strict import strict_errors
 from workflows.config import load_config
 from workflows.graph import pipeline_graph
 from workflows.render import generated_objects
 
+CONFIG = load_config()
 K8S_VERSION = "1.33"
+SECRET_WORDS = ("PASSWORD", "SECRET", "ACCESS_KEY", "ROOT_USER")
 
 
-def docs(path: Path) -> list[dict]:
-    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+def core_objects() -> list[dict]:
+    return [d for d in chart_objects() if not d["apiVersion"].startswith("argoproj.io")]
 
 
-def core_objects() -> list[tuple[str, dict]]:
-    out = []
-    for path in sorted((REPO / "k8s").rglob("*.yaml")):
-        out += [
-            (path.name, d)
-            for d in docs(path)
-            if not d["apiVersion"].startswith(("argoproj.io", "helm.cattle.io"))
-        ]
-    return out
-
-
-@pytest.mark.parametrize(
-    ("name", "obj"), core_objects(), ids=lambda v: v if isinstance(v, str) else v["kind"]
-)
-def test_core_objects_validate_strictly(name: str, obj: dict) -> None:
+@pytest.mark.parametrize("obj", core_objects(), ids=lambda o: f"{o['kind']}-{o['metadata']['name']}")
+def test_core_objects_validate_strictly(obj: dict) -> None:
     kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
 
 
-def test_argo_install_is_pinned() -> None:
-    [chart] = docs(REPO / "k8s" / "base" / "argo-helmchart.yaml")
-    assert chart["kind"] == "HelmChart" and chart["spec"]["version"] == "2.0.1"
-    values = yaml.safe_load(chart["spec"]["valuesContent"])
-    assert values["images"]["tag"] == "v4.1.2"
-    assert "projections" in values["controller"]["workflowNamespaces"]
-
-
 def test_least_privilege_and_hardened_pods() -> None:
-    everything = [d for p in REPO.joinpath("k8s").rglob("*.yaml") for d in docs(p)]
+    everything = chart_objects()
     assert not [d for d in everything if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
-    [role] = [d for d in everything if d["kind"] == "Role"]
-    assert all("*" not in r["verbs"] and "*" not in r["resources"] for r in role["rules"])
-    for obj in generated_objects(pipeline_graph(), load_config()).values():
-        if obj["kind"] == "ConfigMap":
-            continue
+    roles = by_kind(everything, "Role")
+    assert set(roles) == {CONFIG.argo.service_account, CONFIG.argo.operator_service_account}
+    for role in roles.values():
+        assert all("*" not in r["verbs"] and "*" not in r["resources"] for r in role["rules"])
+        assert not any("secrets" in r["resources"] for r in role["rules"])
+    for obj in generated_objects(pipeline_graph(), CONFIG).values():
         spec = obj["spec"].get("workflowSpec", obj["spec"])
         assert spec["securityContext"]["runAsNonRoot"] is True
         for template in spec["templates"]:
@@ -71,14 +54,16 @@ def test_least_privilege_and_hardened_pods() -> None:
 
 
 def test_no_credentials_in_cluster_state() -> None:
-    # Chart templates are Helm syntax; their output equals k8s/generated (test_argo), scanned here.
-    chart_files = [REPO / "charts" / "projections" / "values.yaml"]
-    for path in list(REPO.joinpath("k8s").rglob("*.yaml")) + chart_files:
-        for obj in docs(path):
-            assert obj.get("kind") != "Secret", f"{path}: Secrets are created out of band, never committed"
-            for env in _envs(obj):
-                if any(word in env["name"] for word in ("PASSWORD", "SECRET", "ACCESS_KEY", "ROOT_USER")):
-                    assert "value" not in env, f"{path}: {env['name']} has a literal value"
+    for obj in chart_objects():
+        if obj["kind"] == "Secret":
+            # Only the operator's token Secret: Kubernetes fills it in; it carries no data.
+            assert obj["type"] == "kubernetes.io/service-account-token", obj["metadata"]["name"]
+            assert not obj.get("data") and not obj.get("stringData")
+        for env in _envs(obj):
+            if any(word in env["name"] for word in SECRET_WORDS):
+                assert "value" not in env, (
+                    f"{obj['kind']}/{obj['metadata']['name']}: {env['name']} is literal"
+                )
 
 
 def _envs(node):  # type: ignore[no-untyped-def]
@@ -98,6 +83,8 @@ class FakeArgoServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict]] = []
         self.crons: dict[str, dict] = {}
+        self.auth: list[str] = []
+        self.refuse: int | None = None  # answer every POST with this status (e.g. 403)
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -105,6 +92,7 @@ class FakeArgoServer:
                 pass
 
             def _body(self) -> dict:
+                outer.auth.append(self.headers.get("Authorization") or "")
                 length = int(self.headers.get("Content-Length") or 0)
                 return json.loads(self.rfile.read(length) or b"{}")
 
@@ -127,6 +115,9 @@ class FakeArgoServer:
             def do_POST(self) -> None:
                 body = self._body()
                 outer.requests.append(("POST", self.path, body))
+                if outer.refuse:
+                    self._send(outer.refuse, {"code": 7, "message": "workflows.argoproj.io is forbidden"})
+                    return
                 if "/cron-workflows/" in self.path:
                     cron = body["cronWorkflow"]
                     cron["metadata"]["resourceVersion"] = "1"
@@ -179,11 +170,12 @@ def test_submit_posts_a_strictly_valid_range_workflow(seeded: str, argo_server: 
     assert path == "/api/v1/workflows/projections"
     workflow = body["workflow"]
     assert strict_errors(workflow) == []
-    chunks = json.loads(workflow["spec"]["arguments"]["parameters"][0]["value"])
-    assert [p["game_date"] for p in chunks[0]] == ["2024-11-14", "2024-11-15", "2024-11-16"]
+    [dag] = [t["dag"] for t in workflow["spec"]["templates"] if "dag" in t]
+    [chunk] = dag["tasks"]
+    assert chunk["name"] == "chunk-001-2024-11-14-to-2024-11-16"
+    partitions = json.loads(chunk["arguments"]["parameters"][0]["value"])
+    assert [p["game_date"] for p in partitions] == ["2024-11-14", "2024-11-15", "2024-11-16"]
     correlation = workflow["metadata"]["labels"]["projections/correlation-id"]
-    from steps.runtime.store import open_store
-
     assert open_store(seeded).exists(f"backfills/{correlation}/plan.json")
 
 
@@ -197,20 +189,36 @@ def test_submit_dry_run_prints_yaml_and_sends_nothing(seeded: str, argo_server: 
     assert argo_server.requests == []
 
 
-def test_cron_apply_creates_then_updates(argo_server: FakeArgoServer) -> None:
-    first = run_pipeline_cli("cron", "apply", "--argo-server", argo_server.url)
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "created CronWorkflow projections/projections-daily" in first.stdout
-    second = run_pipeline_cli("cron", "apply", "--argo-server", argo_server.url)
-    assert second.returncode == 0, second.stdout + second.stderr
-    assert "updated" in second.stdout
-    bodies = [b["cronWorkflow"] for m, _, b in argo_server.requests if m in ("POST", "PUT")]
-    assert len(bodies) == 2
-    for cron in bodies:
-        assert strict_errors(cron) == []
-        assert (
-            cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["timezone"] == "America/New_York"
-        )
+def test_a_refused_submit_leaves_no_plan(seeded: str, argo_server: FakeArgoServer) -> None:
+    argo_server.refuse = 403
+    result = run_pipeline_cli(
+        "submit", "--start", "2024-11-14", "--store", seeded, "--argo-server", argo_server.url
+    )
+    assert result.returncode == 1 and "Argo Server refused" in result.stderr, result.stderr
+    assert [m for m, _, _ in argo_server.requests] == ["POST"]
+    assert list(open_store(seeded).list("backfills/")) == []
+
+
+def test_submit_reads_server_token_and_namespace_from_the_environment(
+    seeded: str, argo_server: FakeArgoServer
+) -> None:
+    host = argo_server.url.removeprefix("http://")
+    env = {"ARGO_SERVER": f"http://{host}", "ARGO_TOKEN": "Bearer op-token", "ARGO_NAMESPACE": "team-b"}
+    result = run_pipeline_cli("submit", "--start", "2024-11-14", "--store", seeded, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [(_, path, body)] = [r for r in argo_server.requests if r[0] == "POST"]
+    assert path == "/api/v1/workflows/team-b" and body["workflow"]["metadata"]["namespace"] == "team-b"
+    assert argo_server.auth == ["Bearer op-token"]
+
+
+def test_argo_server_settings() -> None:
+    from workflows.cluster import ArgoServerSettings, ClusterError
+
+    assert ArgoServerSettings.resolve("localhost:2746", None, None, None).url == "https://localhost:2746"
+    skip = ArgoServerSettings.resolve("localhost:2746", "Bearer x", True, None)
+    assert skip.verify is False and skip.token == "x"
+    with pytest.raises(ClusterError, match="ARGO_CA_FILE"):
+        ArgoServerSettings.resolve("localhost:2746", None, None, "/no/such/ca.pem")
 
 
 def test_submit_without_server_is_a_clear_error(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
