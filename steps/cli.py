@@ -25,6 +25,7 @@ from steps.runtime.manifest import ErrorRecord, Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.step import execute
 from steps.runtime.store import open_store
+from steps.runtime.termination import report_termination
 
 app = typer.Typer(
     add_completion=False,
@@ -127,6 +128,7 @@ def run(
     if manifest.status == "failed":
         assert manifest.error is not None
         typer.echo(f"error: {manifest.error.type}: {manifest.error.message}", err=True)
+        report_termination(f"{asset} {partition.game_date}: {manifest.error.type}: {manifest.error.message}")
         raise typer.Exit(exit_code(manifest.error))
 
 

@@ -159,11 +159,17 @@ def simulate_dag(
     says: ("Succeeded", outputs) or ("Failed", {}). Tasks are listed in topological order.
 
     A task whose `depends` is false is Omitted; else a false `when` makes it Skipped; else it
-    runs. The DAG fails when any task failed (none of ours handle a failure with `.Failed`)."""
+    runs. With `failFast` (Argo's default) no task starts after a failure, so the simulation
+    assumes the worst order: tasks left after the first failure do not run at all ("NotRun").
+    The DAG fails when any task failed (none of ours handle a failure with `.Failed`)."""
     phases: dict[str, str] = {}
     outputs: dict[str, dict[str, str]] = {}
+    fail_fast = template["dag"].get("failFast", True)
     for task in template["dag"]["tasks"]:
         name = task["name"]
+        if fail_fast and "Failed" in phases.values():
+            phases[name] = "NotRun"
+            continue
         if task.get("depends") and not _depends_true(task["depends"], phases):
             phases[name] = "Omitted"
             continue

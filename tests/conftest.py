@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from steps.runtime.store import Store, open_store
+from tests.kube import kube_api  # noqa: F401  (a session fixture: the real Kubernetes API server)
 from tests.servers import MinioServer, free_port
 
 _bucket_ids = itertools.count(1)

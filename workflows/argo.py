@@ -54,6 +54,8 @@ PARTITION_PARAMS = ("game_date", "run_id", "as_of", "season", "profile", "worlds
 SHARED_PARAMS = ("correlation_id", "store")
 ALL_PARAMS = PARTITION_PARAMS + SHARED_PARAMS
 PART_OF = {"app.kubernetes.io/part-of": "projections"}
+CORRELATION_LABEL = "projections/correlation-id"
+EXIT_HANDLER = "summarize"
 
 
 def partition_item(partition: Partition) -> dict[str, str]:
@@ -185,12 +187,14 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
             "projections/asset": spec.asset,
             "projections/game-date": _ref("game_date"),
             "projections/run-id": _ref("run_id"),
-            "projections/correlation-id": _ref("correlation_id"),
+            CORRELATION_LABEL: _ref("correlation_id"),
         },
         annotations={"projections/description": spec.description},
         env=_env(cfg),
         volume_mounts=_scratch(),
         security_context=_container_security(),
+        # A crash that leaves no message still shows its last log lines in the Argo UI.
+        termination_message_policy="FallbackToLogsOnError",
     )
 
 
@@ -223,7 +227,13 @@ def partition_dag(graph: Graph) -> DAG:
                 when=" && ".join(_not_skipped(s) for s in sources) if sources else None,
             )
         )
-    return DAG(name="partition", inputs=[Parameter(name=p) for p in ALL_PARAMS], tasks=tasks)
+    return DAG(
+        name="partition",
+        inputs=[Parameter(name=p) for p in ALL_PARAMS],
+        # As the local runner: a failed step holds back only its own downstream steps.
+        fail_fast=False,
+        tasks=tasks,
+    )
 
 
 def _not_skipped(asset: str) -> str:
@@ -278,6 +288,8 @@ def _ops_container(
         env=_env(cfg),
         volume_mounts=_scratch(),
         security_context=_container_security(),
+        # A crash that leaves no message still shows its last log lines in the Argo UI.
+        termination_message_policy="FallbackToLogsOnError",
     )
 
 
@@ -314,47 +326,47 @@ def range_template(cfg: PipelineConfig) -> WorkflowTemplate:
         ["catch_up_days", "store", "correlation_id"],
         outputs=[Parameter(name="partitions", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/partitions.json"))],
     )
-    summarize = _ops_container(
-        "summarize",
-        [
-            "summarize",
-            "--backfill-id",
-            _ref("correlation_id"),
-            "--store",
-            _ref("store"),
-            "--workflow-status",
-            _ref("workflow_status"),
-            "--webhook-url",
-            _ref("webhook_url"),
-        ],
-        cfg,
-        ["correlation_id", "store", "workflow_status", "webhook_url"],
-    )
     return WorkflowTemplate(
         name=RANGE_TEMPLATE,
         labels=dict(PART_OF),
         entrypoint="chunk",
         arguments=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
-        templates=[chunk, plan, summarize],
+        templates=[chunk, plan],
         **_spec_common(cfg),
     )
 
 
-def _exit_handler(cfg: PipelineConfig) -> Steps:
-    return Steps(
-        name="exit-handler",
-        sub_steps=[
-            Step(
-                name="summarize",
-                template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="summarize"),
-                arguments=[
-                    *_from_workflow("correlation_id", "store"),
-                    Parameter(name="workflow_status", value="{{workflow.status}}"),
-                    *_from_workflow("webhook_url"),
-                ],
-            )
+def summarize_template(cfg: PipelineConfig) -> Container:
+    """The exit handler of every range (daily or submitted): writes the summary from the
+    manifests, notifies the webhook, and fails naming the failed partitions and steps.
+
+    It is the `onExit` template itself, not a steps wrapper, and the ranges' entrypoints do not
+    fail on a failed chunk (`continueOn`): Argo makes a failed exit handler's node message the
+    workflow's message only then (docs/argo-rules.md §7.3), so the failure is what the UI's
+    workflow list says.
+    """
+    summarize = _ops_container(
+        EXIT_HANDLER,
+        [
+            "summarize",
+            "--backfill-id",
+            "{{workflow.parameters.correlation_id}}",
+            "--store",
+            "{{workflow.parameters.store}}",
+            "--workflow-status",
+            "{{workflow.status}}",
+            "--webhook-url",
+            "{{workflow.parameters.webhook_url}}",
         ],
+        cfg,
+        [],
     )
+    return summarize
+
+
+def _continue_on_failure() -> m.ContinueOn:
+    # The range goes on to later chunks and to its exit handler, which fails it with a message.
+    return m.ContinueOn(failed=True, error=True)
 
 
 def child_manifest(cfg: PipelineConfig) -> str:
@@ -365,7 +377,7 @@ def child_manifest(cfg: PipelineConfig) -> str:
         "metadata": {
             "generateName": "{{workflow.name}}-chunk-",
             "namespace": "{{workflow.namespace}}",
-            "labels": {**PART_OF, "projections/correlation-id": "{{workflow.parameters.correlation_id}}"},
+            "labels": {**PART_OF, CORRELATION_LABEL: "{{workflow.parameters.correlation_id}}"},
         },
         "spec": {
             "workflowTemplateRef": {"name": RANGE_TEMPLATE},
@@ -406,21 +418,22 @@ def range_workflow(
                 name=chunk_task_name(number, chunk),
                 template="run-chunk",
                 arguments=[Parameter(name="partitions", value=json.dumps(chunk, separators=(",", ":")))],
+                continue_on=_continue_on_failure(),
             )
             for number, chunk in enumerate(chunks, start=1)
         ],
     )
     return Workflow(
         generate_name="projections-range-",
-        labels={**PART_OF, "projections/correlation-id": correlation_id},
+        labels={**PART_OF, CORRELATION_LABEL: correlation_id},
         entrypoint="range",
-        on_exit="exit-handler",
+        on_exit=EXIT_HANDLER,
         arguments=[
             Parameter(name="correlation_id", value=correlation_id),
             Parameter(name="store", value=store_url),
             Parameter(name="webhook_url", value=cfg.argo.webhook_url or "none"),
         ],
-        templates=[fan_out, run_chunk, _exit_handler(cfg)],
+        templates=[fan_out, run_chunk, summarize_template(cfg)],
         **_spec_common(cfg),
     )
 
@@ -447,6 +460,7 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
                     Parameter(name="partitions", value="{{steps.plan.outputs.parameters.partitions}}"),
                     *_from_workflow("correlation_id", "store"),
                 ],
+                continue_on=_continue_on_failure(),
             ),
         ],
     )
@@ -460,25 +474,21 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
         successful_jobs_history_limit=argo.history_success,
         failed_jobs_history_limit=argo.history_failed,
         entrypoint="daily",
-        on_exit="exit-handler",
+        on_exit=EXIT_HANDLER,
+        # Daily runs are named by the controller; label them like submitted ranges so links and
+        # `kubectl get -l` find them by correlation id (operator.go updateWorkflowMetadata).
+        workflow_metadata=m.WorkflowMetadata(
+            labels_from={CORRELATION_LABEL: m.LabelValueFrom(expression="workflow.name")}
+        ),
         arguments=[
             Parameter(name="catch_up_days", value=str(cfg.catch_up_days)),
             Parameter(name="store", value=argo.store_url),
             Parameter(name="correlation_id", value="{{workflow.name}}"),
             Parameter(name="webhook_url", value=argo.webhook_url or "none"),
         ],
-        templates=[daily, _exit_handler(cfg)],
+        templates=[daily, summarize_template(cfg)],
         **_spec_common(cfg),
     )
-
-
-def limits_configmap(cfg: PipelineConfig) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": LIMITS_CONFIGMAP, "namespace": cfg.argo.namespace, "labels": dict(PART_OF)},
-        "data": {name: str(permits) for name, permits in sorted(cfg.limits.items())},
-    }
 
 
 def to_dict(obj: Workflow | WorkflowTemplate | CronWorkflow) -> dict[str, Any]:

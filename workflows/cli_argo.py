@@ -12,10 +12,11 @@ import typer
 from steps.runtime.errors import PipelineError
 from steps.runtime.manifest import ManifestError, read_manifest
 from steps.runtime.store import Store, open_store
+from steps.runtime.termination import report_termination
 from steps.runtime.timefmt import utc_now
 from workflows import argo
 from workflows.catchup import catch_up_annotator
-from workflows.cli import STORE_HELP, _parse_date, app, console, default_store, fail, today_et
+from workflows.cli import STORE_HELP, _parse_date, app, console, default_store, err_console, fail, today_et
 from workflows.cluster import ArgoServerSettings, apply_custom_object, kube_api_client, workflows_service
 from workflows.config import load_config
 from workflows.graph import build_graph, pipeline_graph
@@ -193,6 +194,9 @@ def summarize(
                 f"summary written, but the failure notification to the webhook failed: {exc}", 1
             ) from None
     if summary.failed:
+        message = summary.failure_message()
+        err_console.print(message, highlight=False, markup=False)
+        report_termination(message)
         raise typer.Exit(1)
 
 

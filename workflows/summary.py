@@ -95,6 +95,25 @@ class Summary(BaseModel):
     def failed(self) -> bool:
         return self.partitions.get("failed", 0) > 0
 
+    def failure_message(self, limit: int = 12) -> str:
+        """One line naming the failed partitions and, for each, its failed steps and why."""
+        why: dict[tuple[str, str], str] = {}
+        for group in self.top_errors:
+            asset, _, cause = group.signature.partition(": ")
+            for day in group.dates:
+                why.setdefault((day, asset), cause)
+        failed = [o for o in self.partition_outcomes if o.status == "failed"]
+        parts = [
+            f"{o.game_date}: "
+            + (", ".join(f"{s} ({why.get((o.game_date, s), 'failed')})" for s in o.failed_steps) or "blocked")
+            for o in failed[:limit]
+        ]
+        more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
+        return (
+            f"{len(failed)} of {self.partitions.get('planned', 0)} partition(s) failed "
+            f"(backfill {self.backfill_id}): {'; '.join(parts)}{more}"
+        )
+
 
 def _accuracy(results: list[TaskResult]) -> dict[str, float]:
     rows = [

@@ -96,8 +96,11 @@ def test_scale_four_seasons_stays_within_argo_limits() -> None:
 
 
 def _substitute(text: str, values: dict[str, str]) -> str:
+    """Argo's substitution of the parameters our templates use."""
     for key, value in values.items():
         text = text.replace("{{inputs.parameters.%s}}" % key, value)  # noqa: UP031
+        text = text.replace("{{workflow.parameters.%s}}" % key, value)  # noqa: UP031
+    text = text.replace("{{workflow.status}}", values.get("workflow_status", "Running"))
     return text.replace("{{workflow.name}}", "conformance")
 
 
@@ -132,9 +135,13 @@ def test_each_container_command_runs_locally(seeded: str, tmp_path: Path) -> Non
 
 
 def test_plan_and_summarize_containers_run_locally(seeded: str, tmp_path: Path) -> None:
-    template = generated_objects(GRAPH, CONFIG)["workflowtemplate-range.yaml"]
-    containers = {t["name"]: t["container"] for t in template["spec"]["templates"] if "container" in t}
-    env = dict(os.environ, PIPELINE_TODAY="2024-11-18")
+    objects = generated_objects(GRAPH, CONFIG)
+    range_templates = objects["workflowtemplate-range.yaml"]["spec"]["templates"]
+    cron_templates = objects["cronworkflow-daily.yaml"]["spec"]["workflowSpec"]["templates"]
+    containers = {t["name"]: t["container"] for t in range_templates + cron_templates if "container" in t}
+    termination = tmp_path / "termination-log"
+    termination.write_text("")
+    env = dict(os.environ, PIPELINE_TODAY="2024-11-18", PIPELINE_TERMINATION_LOG=str(termination))
     values = {
         "catch_up_days": "1",
         "store": seeded,
@@ -155,6 +162,11 @@ def test_plan_and_summarize_containers_run_locally(seeded: str, tmp_path: Path) 
             assert [i["game_date"] for i in items] == ["2024-11-17", "2024-11-18"]
         else:  # nothing ran: the summary says so and exits non-zero
             assert result.returncode == 1, result.stdout + result.stderr
+            # ...and names the failed partitions in the pod's termination message, which Argo
+            # makes the workflow's message.
+            message = termination.read_text()
+            assert message.startswith("2 of 2 partition(s) failed (backfill cron-test): 2024-11-17: ")
+            assert "2024-11-18: " in message
     summary = open_store(seeded).get_json("backfills/cron-test/summary.json")
     assert summary["partitions"]["failed"] == 2 and summary["kind"] == "catch-up"
 

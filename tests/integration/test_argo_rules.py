@@ -193,6 +193,17 @@ def test_bare_depends_alone_would_run_steps_after_a_skip() -> None:
     assert phases["labels-minutes"] == "Succeeded"
 
 
+def test_fail_fast_would_stop_independent_branches() -> None:
+    """Argo's default failFast stops the partition's other branches on the first failure,
+    which the local runner does not: the compiled DAG turns it off."""
+    assert PARTITION_DAG["dag"]["failFast"] is False
+    eager = {**PARTITION_DAG, "dag": {**PARTITION_DAG["dag"], "failFast": True}}
+    phases, _ = simulate_dag(
+        eager, lambda t: ("Failed", {}) if t == "ingest-injuries" else ("Succeeded", {"status": "success"})
+    )
+    assert "NotRun" in phases.values()
+
+
 def test_a_when_on_a_skipped_tasks_output_is_unresolved() -> None:
     """Skipped tasks have no outputs: a `when` may only read steps that always run."""
     template = {

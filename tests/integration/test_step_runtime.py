@@ -156,9 +156,51 @@ def test_cli_unreachable_minio(seeded: str) -> None:
     assert result.returncode == 3 and "cannot reach S3 endpoint" in result.stderr
 
 
-def test_failed_step_exits_1_with_failed_manifest(seeded: str) -> None:
-    result = run_steps_cli(*_args(seeded, "minutes.score"))
-    assert result.returncode == 1
+def test_a_deterministic_failure_exits_2_with_a_failed_manifest(seeded: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A missing input fails the same way on every attempt: exit 2, which neither runner retries;
+    its reason is left as the pod's termination message (the Argo node's message)."""
+    termination = tmp_path / "termination-log"
+    termination.write_text("")
+    result = run_steps_cli(
+        *_args(seeded, "minutes.score"), env={"PIPELINE_TERMINATION_LOG": str(termination)}
+    )
+    assert result.returncode == 2
+    assert termination.read_text().startswith(f"minutes.score {DAY}: MissingInput: upstream minutes.features")
     assert "upstream minutes.features has no success manifest" in result.stderr
     manifest = read_manifest(open_store(seeded), "minutes.score", part().key)
     assert manifest.status == "failed" and manifest.error.type == "MissingInput"
+    assert manifest.error.retryable is False
+
+
+def test_an_unexpected_failure_exits_1_and_is_retryable(seeded: str) -> None:
+    faults = {"PIPELINE_FAULTS": f"ingest.schedule@{DAY}=raise"}
+    result = run_steps_cli(*_args(seeded, "ingest.schedule"), env=faults)
+    assert result.returncode == 1, result.stderr
+    manifest = read_manifest(open_store(seeded), "ingest.schedule", part().key)
+    assert manifest.error.type == "InjectedFault" and manifest.error.retryable is True
+
+
+@pytest.mark.parametrize("error", ["MissingInput", "CorruptObject", "ContractBroken", "CheckFailed"])
+def test_deterministic_errors_are_not_retryable(error: str) -> None:
+    from steps.runtime import errors
+
+    assert issubclass(getattr(errors, error), errors.Deterministic)
+    assert not issubclass(errors.StoreUnavailable, errors.Deterministic)
+
+
+def test_an_undeclared_skip_fails(store: Store) -> None:
+    from steps.runtime.step import SkipPartition
+
+    def run(ctx: object) -> None:
+        raise SkipPartition("nothing to do")
+
+    spec = StepSpec(asset="t.undeclared", run=run, description="skips without saying so")
+    manifest = execute(spec, part(), store, correlation_id="c")
+    assert manifest.status == "failed" and manifest.error.type == "UndeclaredSkip"
+    declared = execute(
+        StepSpec(asset="t.declared", run=run, description="may skip", may_skip=True),
+        part(),
+        store,
+        correlation_id="c",
+    )
+    assert declared.status == "skipped"
