@@ -117,7 +117,7 @@ cluster-up:
 	$(MAKE) argo-install
 
 argo-install:
-	$(KUBECTL) apply --server-side -k k8s/argo/$(ARGO_INSTALL)
+	$(KUBECTL) apply --server-side --force-conflicts -k k8s/argo/$(ARGO_INSTALL)
 	$(KUBECTL) -n argo rollout status deployment/workflow-controller --timeout=300s
 	$(KUBECTL) -n argo rollout status deployment/argo-server --timeout=300s
 
