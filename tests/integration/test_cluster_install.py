@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,11 @@ def cluster(kube_api: KubeAPIServer, tmp_path_factory: pytest.TempPathFactory) -
         run(kubectl, "-n", namespace, "create", "serviceaccount", "default", env=env)
         # --no-hooks: the bucket Job needs a running cluster (its pod is admitted below).
         run(helm_binary(), "install", "projections", str(CHART), "-n", namespace, "--no-hooks", env=env)
+    # RBAC serves new bindings from an informer cache: wait until the last install is visible.
+    deadline = time.monotonic() + 20
+    while not can(kube_api, CONFIG.argo.operator_service_account, "create", "argoproj.io/workflows"):
+        assert time.monotonic() < deadline, "the chart's RoleBindings never took effect"
+        time.sleep(0.2)
     yield {"env": env, "rendered": [d for d in yaml.safe_load_all(rendered) if d], "tmp": tmp}
 
 
