@@ -18,13 +18,16 @@ from steps.runtime.errors import (
     EXIT_FAILED,
     EXIT_NOT_RETRYABLE,
     EXIT_STORE_UNAVAILABLE,
+    InvalidPartition,
     PipelineError,
     StoreUnavailable,
 )
+from steps.runtime.inputs import draft_groups
 from steps.runtime.manifest import ErrorRecord, Manifest, read_manifest
 from steps.runtime.partition import Partition
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.step import execute
-from steps.runtime.store import open_store
+from steps.runtime.store import Store, open_store
 from steps.runtime.termination import report_termination
 
 app = typer.Typer(
@@ -34,7 +37,7 @@ app = typer.Typer(
 )
 
 
-def _write_outputs(directory: Path, manifest: Manifest, *, reused: bool) -> None:
+def _write_outputs(directory: Path, manifest: Manifest, store: Store, *, reused: bool) -> None:
     """Files Argo turns into output parameters, so its UI shows each step's outcome."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "status").write_text(manifest.status)
@@ -49,6 +52,9 @@ def _write_outputs(directory: Path, manifest: Manifest, *, reused: bool) -> None
         "error": manifest.error.message if manifest.error else None,
     }
     (directory / "summary.json").write_text(json.dumps(summary, sort_keys=True))
+    if manifest.asset == DRAFT_GROUP_SOURCE[0] and manifest.status == "success":
+        # The list Argo fans the slate's draft-group steps out over (`withParam`).
+        (directory / "draft_groups.json").write_text(json.dumps(draft_groups(store, manifest.partition)))
 
 
 def exit_code(error: ErrorRecord) -> int:
@@ -61,8 +67,9 @@ def exit_code(error: ErrorRecord) -> int:
 @app.command()
 def run(
     asset: str = typer.Argument(..., help="The asset (step) to produce, e.g. minutes.score"),
-    game_date: str = typer.Option(..., "--game-date", help="ET slate date, YYYY-MM-DD"),
-    run_id: str = typer.Option(..., "--run-id"),
+    game_date: str | None = typer.Option(None, "--game-date", help="ET slate date, YYYY-MM-DD"),
+    month: str | None = typer.Option(None, "--month", help="YYYY-MM, for a month-shaped step"),
+    run_id: str | None = typer.Option(None, "--run-id", help="The run (every run-scoped step)"),
     as_of: str = typer.Option(..., "--as-of", help="UTC as-of timestamp, e.g. 2025-01-15T22:00:00Z"),
     store: str = typer.Option(..., "--store", help="file://<dir> or s3://<bucket>[/prefix]"),
     correlation_id: str = typer.Option("adhoc", "--correlation-id"),
@@ -74,13 +81,18 @@ def run(
     attempt: int = typer.Option(1, "--attempt"),
     outputs_dir: Path | None = typer.Option(None, "--outputs-dir"),
     force: bool = typer.Option(False, "--force", help="Recompute even if a success manifest exists"),
+    reason: str | None = typer.Option(None, "--reason", help="Why this run is made (kept in the manifest)"),
 ) -> None:
     from steps.registry import get_step
 
     try:
         spec = get_step(asset)
+        if game_date is None and month is None:
+            raise InvalidPartition(f"{asset} needs --game-date (or --month for a month-shaped step)")
         partition = Partition.build(
-            game_date=game_date,
+            shape=spec.shape.name,
+            game_date=game_date if game_date is not None else f"{month}-01",
+            month=month,
             run_as_of_ts=as_of,
             run_id=run_id,
             season=season,
@@ -109,7 +121,7 @@ def run(
     if existing is not None and existing.status == "success":
         typer.echo(f"{asset} {partition.segments()}: success manifest exists; skipping")
         if outputs_dir:
-            _write_outputs(outputs_dir, existing, reused=True)
+            _write_outputs(outputs_dir, existing, target, reused=True)
         return
     manifest = execute(
         spec,
@@ -118,9 +130,10 @@ def run(
         correlation_id=correlation_id,
         orchestrator_run_id=orchestrator_run_id,
         attempt=attempt,
+        reason=reason or None,  # "" is what a daily run on Argo passes
     )
     if outputs_dir:
-        _write_outputs(outputs_dir, manifest, reused=False)
+        _write_outputs(outputs_dir, manifest, target, reused=False)
     line = f"{asset} {partition.segments()}: {manifest.status} in {manifest.timing.duration_s:.2f}s"
     if manifest.gaps:
         line += f" (gaps: {'; '.join(g.detail for g in manifest.gaps)})"
@@ -128,7 +141,7 @@ def run(
     if manifest.status == "failed":
         assert manifest.error is not None
         typer.echo(f"error: {manifest.error.type}: {manifest.error.message}", err=True)
-        report_termination(f"{asset} {partition.game_date}: {manifest.error.type}: {manifest.error.message}")
+        report_termination(f"{asset} {partition.describe()}: {manifest.error.type}: {manifest.error.message}")
         raise typer.Exit(exit_code(manifest.error))
 
 

@@ -20,10 +20,11 @@ def all_steps() -> dict[str, StepSpec]:
         rates,
         script,
         sim,
+        tracking,
     )
 
     specs: dict[str, StepSpec] = {}
-    for module in (ingest, minutes, rates, sim, ownership, finalize, promote, labels, script):
+    for module in (ingest, tracking, minutes, rates, sim, ownership, finalize, promote, labels, script):
         for spec in module.STEPS:
             if spec.asset in specs:
                 raise PipelineError(f"asset {spec.asset!r} is declared twice")

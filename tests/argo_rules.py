@@ -10,8 +10,10 @@ submits to them without a cluster.
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 import yaml
@@ -153,15 +155,22 @@ def _when_true(expression: str, outputs: Mapping[str, Mapping[str, str]]) -> boo
 
 
 def simulate_dag(
-    template: Obj, outcome: Callable[[str], tuple[str, dict[str, str]]]
+    template: Obj,
+    outcome: Callable[[str, str | None], tuple[str, dict[str, str]]],
+    templates: Mapping[str, Obj] | None = None,
+    item: str | None = None,
 ) -> tuple[dict[str, str], str]:
-    """Phase of every task, and of the DAG, when each task that runs ends as `outcome(task)`
-    says: ("Succeeded", outputs) or ("Failed", {}). Tasks are listed in topological order.
+    """Phase of every task, and of the DAG, when each task that runs ends as
+    `outcome(task, item)` says: ("Succeeded", outputs) or ("Failed", {}). Tasks are listed in
+    dependency order.
 
     A task whose `depends` is false is Omitted; else a false `when` makes it Skipped; else it
-    runs. With `failFast` (Argo's default) no task starts after a failure, so the simulation
-    assumes the worst order: tasks left after the first failure do not run at all ("NotRun").
-    The DAG fails when any task failed (none of ours handle a failure with `.Failed`)."""
+    runs. A task with `withParam` over a task's output runs its DAG template once per item
+    (phases named `task(item)/inner`); it fails when any item's DAG fails, and an empty list
+    succeeds. With `failFast` (Argo's default) no task starts after a failure, so the
+    simulation assumes the worst order: tasks left after the first failure do not run at all
+    ("NotRun"). The DAG fails when any task failed (none of ours handle a failure with
+    `.Failed`)."""
     phases: dict[str, str] = {}
     outputs: dict[str, dict[str, str]] = {}
     fail_fast = template["dag"].get("failFast", True)
@@ -176,8 +185,77 @@ def simulate_dag(
         if task.get("when") and not _when_true(task["when"], outputs):
             phases[name] = "Skipped"
             continue
-        phases[name], produced = outcome(name)
+        if "withParam" in task:
+            listed = _OUTPUT.fullmatch(task["withParam"])
+            if listed is None or listed.group(1) not in outputs:
+                raise Unresolved(task["withParam"])
+            items = json.loads(outputs[listed.group(1)][listed.group(2)])
+            nested = (templates or {})[task["template"]]
+            failed = False
+            for each in items:
+                inner, inner_phase = simulate_dag(nested, outcome, templates, each)
+                phases.update({f"{name}({each})/{k}": v for k, v in inner.items()})
+                failed = failed or inner_phase == "Failed"
+            phases[name] = "Failed" if failed else "Succeeded"
+            continue
+        phases[name], produced = outcome(name, item)
         if phases[name] == "Succeeded":
             outputs[name] = produced
     dag_phase = "Failed" if "Failed" in phases.values() else "Succeeded"
     return phases, dag_phase
+
+
+# ---- sample objects -------------------------------------------------------------------------
+def sample_item(
+    day: str = "2025-01-06", as_of: str = "2025-01-07T00:30:00Z", worlds: int = 1000
+) -> dict[str, str]:
+    """One slate as the chunks take it, made by the code that makes them (argo.slate_items)."""
+    from steps.runtime.partition import Partition, season_of
+    from workflows import argo
+    from workflows.plan import run_id_for
+
+    partition = Partition.build(game_date=day, run_as_of_ts=as_of, run_id="x", profile="base", worlds=worlds)
+    partition = partition.model_copy(
+        update={
+            "run_id": run_id_for(partition.run_as_of_ts, "base", worlds),
+            "season": season_of(partition.game_date),
+        }
+    )
+    return argo.slate_items([partition])[0]
+
+
+def sample_shared() -> dict[str, list[dict[str, str]]]:
+    """A shared stage of one window slate (argo.shared_items)."""
+    from workflows import argo
+    from workflows.plan import settled_partition
+
+    day = date(2025, 1, 5)
+    return argo.shared_items([("tracking.scrape", settled_partition(day, None))])  # type: ignore[arg-type]
+
+
+def submitted_objects(objects: list[Obj], *, slates: int = 3) -> list[Obj]:
+    """What runs on a cluster, from the chart's objects: the CronWorkflow, each
+    WorkflowTemplate submitted on its own (`argo submit --from workflowtemplate/...`), and the
+    range Workflow `pipeline submit` builds."""
+    from workflows import argo
+    from workflows.config import load_config
+    from workflows.graph import pipeline_graph
+
+    runs: list[Obj] = [o for o in objects if o["kind"] == "CronWorkflow"]
+    runs += [
+        {
+            "kind": "Workflow",
+            "metadata": {"generateName": f"{name}-"},
+            "spec": {"workflowTemplateRef": {"name": name}},
+        }
+        for name in (o["metadata"]["name"] for o in objects if o["kind"] == "WorkflowTemplate")
+    ]
+    workflow = argo.range_workflow(
+        [sample_item()] * slates,
+        correlation_id="bf-sample",
+        store_url="s3://projections",
+        cfg=load_config(),
+        graph=pipeline_graph(),
+        shared=sample_shared(),
+    )
+    return [*runs, argo.to_dict(workflow)]

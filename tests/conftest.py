@@ -90,6 +90,7 @@ limits:
   source.roster: 2
   source.salaries: 1
   source.boxscores: 2
+  source.tracking: 2
   stage.train: 1
   stage.sim: 1
   stage.promote: 1

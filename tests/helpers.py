@@ -6,10 +6,14 @@ import os
 import subprocess
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from steps.runtime.manifest import EnvironmentRecord, Manifest, Timing, write_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.store import Store
+
+if TYPE_CHECKING:
+    from steps.runtime.pointer import Pointer
 
 
 def make_manifest(
@@ -86,13 +90,31 @@ def output_hashes(store: Store) -> dict[tuple[str, str, str, str], str]:
 
 
 def manifests_by_status(store: Store) -> dict[str, list[tuple[str, str]]]:
+    """status -> (asset, partition key) of every manifest."""
     from steps.runtime.manifest import parse_manifest
 
     out: dict[str, list[tuple[str, str]]] = {}
     for info in store.list("manifests/"):
         m = parse_manifest(store.get_bytes(info.key), info.key)
-        out.setdefault(m.status, []).append((m.asset, m.partition.game_date.isoformat()))
+        out.setdefault(m.status, []).append((m.asset, m.partition.key.segments()))
     return out
+
+
+def slate_pointers(store: Store, day: str) -> list[Pointer]:
+    """The current pointers of a slate's published table: one per draft group."""
+    from steps.runtime.pointer import Pointer
+
+    found = []
+    for info in store.list(f"current/finalize.unified/game_date={day}/"):
+        if info.key.endswith("/current_run.json"):
+            found.append(Pointer.model_validate_json(store.get_bytes(info.key)))
+    return sorted(found, key=lambda p: p.draft_group_id or "")
+
+
+def slate_pointer(store: Store, day: str) -> Pointer | None:
+    """The first draft group's current pointer of a slate (None when it has none)."""
+    found = slate_pointers(store, day)
+    return found[0] if found else None
 
 
 def latest_summary(store: Store) -> dict:

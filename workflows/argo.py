@@ -35,10 +35,13 @@ from hera.workflows import (
 )
 from hera.workflows import models as m
 
+from steps.pipeline.slate import settle_time
 from steps.runtime.command import step_argv
 from steps.runtime.errors import EXIT_NOT_RETRYABLE
-from steps.runtime.partition import Partition
+from steps.runtime.partition import Partition, month_of
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.step import StepSpec
+from steps.runtime.timefmt import iso_utc
 from workflows.config import PipelineConfig
 from workflows.graph import Graph, GraphError
 
@@ -50,24 +53,80 @@ ARTIFACT_CONFIGMAP = "artifact-repositories"
 OUTPUTS_DIR = "/tmp/outputs"
 SKIPPED = "skipped"  # the `status` output of a step that decided not to run (manifest status)
 SCRATCH_VOLUME = "scratch"  # an emptyDir at /tmp: the root filesystem is read-only
-PARTITION_PARAMS = ("game_date", "run_id", "as_of", "season", "profile", "worlds")
-SHARED_PARAMS = ("correlation_id", "store")
+# A slate as the range's chunks take it: the date's run, and the month and settled partitions
+# its steps of those shapes run as (docs/architecture.md, partition shapes).
+PARTITION_PARAMS = (
+    "game_date",
+    "run_id",
+    "as_of",
+    "season",
+    "profile",
+    "worlds",
+    "month",
+    "month_run_id",
+    "month_as_of",
+    "settled_as_of",
+)
+# Every task of a range: its id, the store, and why it is run (`--reason`; "" for daily runs).
+SHARED_PARAMS = ("correlation_id", "store", "reason")
 ALL_PARAMS = PARTITION_PARAMS + SHARED_PARAMS
+DRAFT_GROUP_PARAM = "draft_group"
+DRAFT_GROUPS_TASK = "draft-groups"  # fans a slate's draft-group steps out over its groups
+DRAFT_GROUP_DAG = "draft-group"
+SHARED_DAG = "shared"  # window slates, run before the range's chunks
+SHARED_ITEM = ("game_date", "settled_as_of", "season")  # what a shared partition is
 PART_OF = {"app.kubernetes.io/part-of": "projections"}
 CORRELATION_LABEL = "projections/correlation-id"
 EXIT_HANDLER = "summarize"
 
 
-def partition_item(partition: Partition) -> dict[str, str]:
-    """A partition as the range/chunk templates take it (`{{item.<name>}}`; all strings)."""
-    return {
-        "game_date": partition.game_date.isoformat(),
-        "run_id": partition.run_id,
-        "as_of": partition.as_of_iso(),
-        "season": str(partition.season),
-        "profile": partition.profile or "base",
-        "worlds": str(partition.worlds),
-    }
+def slate_items(slates: list[Partition]) -> list[dict[str, str]]:
+    """Slates as the chunk template takes them (`{{item.<name>}}`; all strings). A month's
+    schedule runs as the range's first slate in that month (workflows/plan.py)."""
+    months: dict[str, Partition] = {}
+    for slate in sorted(slates, key=lambda p: p.game_date):
+        months.setdefault(month_of(slate.game_date), slate)
+    return [
+        {
+            "game_date": p.game_date.isoformat(),
+            "run_id": p.run_id or "",
+            "as_of": p.as_of_iso(),
+            "season": str(p.season),
+            "profile": p.profile or "base",
+            "worlds": str(p.worlds),
+            "month": month_of(p.game_date),
+            "month_run_id": months[month_of(p.game_date)].run_id or "",
+            "month_as_of": months[month_of(p.game_date)].as_of_iso(),
+            "settled_as_of": iso_utc(settle_time(p.game_date)),
+        }
+        for p in slates
+    ]
+
+
+def shared_items(nodes: list[tuple[str, Partition]]) -> dict[str, list[dict[str, str]]]:
+    """The shared stage's partitions by step (window slates), as its tasks take them."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for asset, partition in nodes:
+        out.setdefault(asset, []).append(
+            {
+                "game_date": partition.game_date.isoformat(),
+                "settled_as_of": partition.as_of_iso(),
+                "season": str(partition.season),
+            }
+        )
+    return out
+
+
+def stage(graph: Graph, asset: str) -> str:
+    """Where a step runs on Argo: `shared` (read only through windows, before the chunks),
+    `draft_group` (the nested DAG fanned out over a slate's groups), or `slate`."""
+    if graph.window_only(asset):
+        return "shared"
+    return "draft_group" if graph.specs[asset].shape.name == "draft_group" else "slate"
+
+
+def shared_param(asset: str) -> str:
+    return template_name(asset).replace("-", "_")
 
 
 def template_name(asset: str) -> str:
@@ -145,37 +204,59 @@ def _retry(spec: StepSpec, cfg: PipelineConfig) -> RetryStrategy:
     )
 
 
+def step_inputs(spec: StepSpec) -> tuple[str, ...]:
+    """The parameters a step's template takes: those its shape's partition is made of."""
+    shape = spec.shape.name
+    if shape == "month":
+        own: tuple[str, ...] = ("month", "month_run_id", "month_as_of", "season", "profile", "worlds")
+    elif shape == "settled_date":
+        own = ("game_date", "settled_as_of", "season")
+    else:
+        own = ("game_date", "run_id", "as_of", "season", "profile", "worlds")
+        own += (DRAFT_GROUP_PARAM,) if shape == "draft_group" else ()
+    return own + SHARED_PARAMS
+
+
 def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
     argo = cfg.argo
+    shape = spec.shape.name
     command = step_argv(
         spec.asset,
-        game_date=_ref("game_date"),
-        run_id=_ref("run_id"),
-        as_of=_ref("as_of"),
+        game_date=None if shape == "month" else _ref("game_date"),
+        month=_ref("month") if shape == "month" else None,
+        run_id=None if shape == "settled_date" else _ref("month_run_id" if shape == "month" else "run_id"),
+        as_of=_ref({"month": "month_as_of", "settled_date": "settled_as_of"}.get(shape, "as_of")),
         store=_ref("store"),
         correlation_id=_ref("correlation_id"),
         season=_ref("season"),
-        profile=_ref("profile"),
-        worlds=_ref("worlds"),
+        draft_group_id=_ref(DRAFT_GROUP_PARAM) if shape == "draft_group" else None,
+        profile=None if shape == "settled_date" else _ref("profile"),
+        worlds=None if shape == "settled_date" else _ref("worlds"),
         orchestrator_run_id="{{workflow.name}}",
         outputs_dir=OUTPUTS_DIR,
+        reason=_ref("reason"),
     )
+    outputs = [
+        Parameter(name="status", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/status", default="unknown")),
+        Parameter(name="summary", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/summary.json", default="{}")),
+        Parameter(name="metrics", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/metrics.json", default="{}")),
+    ]
+    if spec.asset == DRAFT_GROUP_SOURCE[0]:
+        # A JSON list of the slate's draft groups, which `withParam` fans out over.
+        outputs.append(
+            Parameter(
+                name="draft_groups",
+                value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/draft_groups.json", default="[]"),
+            )
+        )
     r = spec.resources
     return Container(
         name=template_name(spec.asset),
         image=argo.image,
         image_pull_policy=argo.image_pull_policy,
         command=command,
-        inputs=[Parameter(name=p) for p in ALL_PARAMS],
-        outputs=[
-            Parameter(name="status", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/status", default="unknown")),
-            Parameter(
-                name="summary", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/summary.json", default="{}")
-            ),
-            Parameter(
-                name="metrics", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/metrics.json", default="{}")
-            ),
-        ],
+        inputs=[Parameter(name=p) for p in step_inputs(spec)],
+        outputs=outputs,
         resources=m.ResourceRequirements(
             requests={"cpu": r.cpu, "memory": r.memory},
             limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
@@ -185,8 +266,8 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
         labels={
             **PART_OF,
             "projections/asset": spec.asset,
-            "projections/game-date": _ref("game_date"),
-            "projections/run-id": _ref("run_id"),
+            **({"projections/game-date": _ref("game_date")} if shape != "month" else {}),
+            **({"projections/run-id": _ref("run_id")} if shape not in ("month", "settled_date") else {}),
             CORRELATION_LABEL: _ref("correlation_id"),
         },
         annotations={"projections/description": spec.description},
@@ -199,7 +280,10 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
 
 
 def partition_dag(graph: Graph) -> DAG:
-    """One task per step. The skip rule both runners share (docs/argo-rules.md):
+    """A slate's DAG: a task per step of the `slate` stage, and one task that fans the
+    draft-group steps out over the groups `dk.salaries` lists (`withParam`).
+
+    The skip rule both runners share (docs/argo-rules.md):
 
     - `depends` names the upstream tasks bare, which Argo satisfies by Succeeded or Skipped; a
       Failed or Omitted upstream makes the task Omitted (the local runner: blocked).
@@ -208,23 +292,45 @@ def partition_dag(graph: Graph) -> DAG:
       the reason) and the workflow stays green. Argo resolves `tasks.X.outputs` for any
       ancestor X, and a may-skip step always runs when its own upstream succeeded, so the
       output exists whenever `when` is evaluated; hence no may-skip step may sit below another.
+    - A window's slates run before (the shared stage); they hold nothing back.
     """
+    slate = [a for a in graph.order if stage(graph, a) == "slate"]
+    groups = [a for a in graph.order if stage(graph, a) == "draft_group"]
+
+    def task_of(up: str) -> str | None:
+        where = stage(graph, up)
+        return (
+            template_name(up) if where == "slate" else (DRAFT_GROUPS_TASK if where == "draft_group" else None)
+        )
+
     tasks = []
-    for asset in graph.order:
-        ups = graph.deps[asset]
-        sources = graph.skip_sources(asset)
-        if sources and graph.specs[asset].may_skip:
-            raise GraphError(
-                f"step {asset!r} may skip but sits below {', '.join(sources)}, which may skip too; "
-                "Argo could not read its status when it is skipped"
-            )
+    for asset in slate:
+        tasks.append(_task(graph, asset, {task_of(u) for u in _hard_deps(graph, asset)} - {None}, ALL_PARAMS))
+    if groups:
+        outer = sorted(
+            {
+                t
+                for a in groups
+                for u in _hard_deps(graph, a)
+                if stage(graph, u) != "draft_group"
+                if (t := task_of(u))
+            }
+        )
+        for asset in groups:
+            inside = [s for s in graph.skip_sources(asset) if stage(graph, s) != "draft_group"]
+            if inside:
+                raise GraphError(
+                    f"draft-group step {asset!r} would skip after {', '.join(inside)}: not supported"
+                )
+        source = template_name(DRAFT_GROUP_SOURCE[0])
         tasks.append(
             Task(
-                name=template_name(asset),
-                template=template_name(asset),
-                arguments=[Parameter(name=p, value=_ref(p)) for p in ALL_PARAMS],
-                depends=" && ".join(template_name(u) for u in ups) if ups else None,
-                when=" && ".join(_not_skipped(s) for s in sources) if sources else None,
+                name=DRAFT_GROUPS_TASK,
+                template=DRAFT_GROUP_DAG,
+                with_param="{{tasks.%s.outputs.parameters.draft_groups}}" % source,  # noqa: UP031
+                arguments=[Parameter(name=p, value=_ref(p)) for p in _dag_inputs(graph, groups)]
+                + [Parameter(name=DRAFT_GROUP_PARAM, value="{{item}}")],
+                depends=" && ".join(sorted({*outer, source})),
             )
         )
     return DAG(
@@ -232,7 +338,89 @@ def partition_dag(graph: Graph) -> DAG:
         inputs=[Parameter(name=p) for p in ALL_PARAMS],
         # As the local runner: a failed step holds back only its own downstream steps.
         fail_fast=False,
-        tasks=tasks,
+        tasks=_in_dependency_order(tasks),
+    )
+
+
+def _in_dependency_order(tasks: list[Task]) -> list[Task]:
+    """Tasks listed after the tasks they depend on (easier to read, and to check)."""
+    placed: list[Task] = []
+    names: set[str] = set()
+    waiting = list(tasks)
+    while waiting:
+        for task in waiting:
+            ups = set(task.depends.split(" && ")) if task.depends else set()
+            if ups <= names:
+                placed.append(task)
+                names.add(task.name)
+                waiting.remove(task)
+                break
+        else:
+            raise GraphError("the compiled DAG has a cycle")
+    return placed
+
+
+def draft_group_dag(graph: Graph) -> DAG:
+    """One draft group's steps (ownership to promote), fanned out by the slate's DAG."""
+    groups = [a for a in graph.order if stage(graph, a) == "draft_group"]
+    inputs = (*_dag_inputs(graph, groups), DRAFT_GROUP_PARAM)
+    tasks = [
+        _task(graph, a, {template_name(u) for u in _hard_deps(graph, a) if u in groups}, inputs)
+        for a in groups
+    ]
+    return DAG(name=DRAFT_GROUP_DAG, inputs=[Parameter(name=p) for p in inputs], fail_fast=False, tasks=tasks)
+
+
+def shared_dag(graph: Graph) -> DAG:
+    """The partitions slates read through windows (e.g. every settled slate's tracking), run
+    before the range's chunks so every window is the same however the chunks are ordered."""
+    assets = [a for a in graph.order if stage(graph, a) == "shared"]
+    return DAG(
+        name=SHARED_DAG,
+        inputs=[
+            *(Parameter(name=shared_param(a), value="[]") for a in assets),
+            *(Parameter(name=p) for p in SHARED_PARAMS),
+        ],
+        parallelism=4,
+        fail_fast=False,
+        tasks=[
+            Task(
+                name=template_name(a),
+                template_ref=m.TemplateRef(name=PARTITION_TEMPLATE, template=template_name(a)),
+                with_param=_ref(shared_param(a)),
+                arguments=[
+                    Parameter(name=p, value="{{item.%s}}" % p if p in SHARED_ITEM else _ref(p))  # noqa: UP031
+                    for p in step_inputs(graph.specs[a])
+                ],
+            )
+            for a in assets
+        ],
+    )
+
+
+def _hard_deps(graph: Graph, asset: str) -> list[str]:
+    return [i.asset for i in graph.specs[asset].inputs if i.asset in graph.specs and i.mapping != "window"]
+
+
+def _dag_inputs(graph: Graph, assets: list[str]) -> tuple[str, ...]:
+    used = {p for a in assets for p in step_inputs(graph.specs[a])} - {DRAFT_GROUP_PARAM}
+    return tuple(p for p in ALL_PARAMS if p in used)
+
+
+def _task(graph: Graph, asset: str, ups: set[str], available: tuple[str, ...]) -> Task:
+    sources = graph.skip_sources(asset)
+    if sources and graph.specs[asset].may_skip:
+        raise GraphError(
+            f"step {asset!r} may skip but sits below {', '.join(sources)}, which may skip too; "
+            "Argo could not read its status when it is skipped"
+        )
+    params = [p for p in step_inputs(graph.specs[asset]) if p in available]
+    return Task(
+        name=template_name(asset),
+        template=template_name(asset),
+        arguments=[Parameter(name=p, value=_ref(p)) for p in params],
+        depends=" && ".join(sorted(ups)) if ups else None,
+        when=" && ".join(_not_skipped(s) for s in sources) if sources else None,
     )
 
 
@@ -266,7 +454,11 @@ def partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
         labels=dict(PART_OF),
         entrypoint="partition",
         arguments=[Parameter(name=p) for p in ALL_PARAMS],
-        templates=[partition_dag(graph), *(step_template(graph.specs[a], cfg) for a in graph.order)],
+        templates=[
+            partition_dag(graph),
+            *([draft_group_dag(graph)] if any(stage(graph, a) == "draft_group" for a in graph.order) else []),
+            *(step_template(graph.specs[a], cfg) for a in graph.order),
+        ],
         **_spec_common(cfg),
     )
 
@@ -293,7 +485,7 @@ def _ops_container(
     )
 
 
-def range_template(cfg: PipelineConfig) -> WorkflowTemplate:
+def range_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
     chunk = DAG(
         name="chunk",
         inputs=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
@@ -321,19 +513,48 @@ def range_template(cfg: PipelineConfig) -> WorkflowTemplate:
             _ref("correlation_id"),
             "--output",
             f"{OUTPUTS_DIR}/partitions.json",
+            "--shared-dir",
+            f"{OUTPUTS_DIR}/shared",
         ],
         cfg,
         ["catch_up_days", "store", "correlation_id"],
-        outputs=[Parameter(name="partitions", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/partitions.json"))],
+        outputs=[
+            Parameter(name="partitions", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/partitions.json")),
+            *(
+                Parameter(
+                    name=shared_param(a),
+                    value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/shared/{shared_param(a)}.json", default="[]"),
+                )
+                for a in shared_assets(graph)
+            ),
+        ],
     )
     return WorkflowTemplate(
         name=RANGE_TEMPLATE,
         labels=dict(PART_OF),
         entrypoint="chunk",
         arguments=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
-        templates=[chunk, plan],
+        templates=[chunk, plan, *([shared_dag(graph)] if shared_assets(graph) else [])],
         **_spec_common(cfg),
     )
+
+
+def _plan_output(name: str) -> str:
+    return "{{steps.plan.outputs.parameters.%s}}" % name  # noqa: UP031 - braces would need doubling
+
+
+def shared_assets(graph: Graph) -> list[str]:
+    return [a for a in graph.order if stage(graph, a) == "shared"]
+
+
+def _shared_task(graph: Graph, values: dict[str, str]) -> dict[str, Any]:
+    """Arguments of a call to the shared stage: each asset's list, then the store and id."""
+    return {
+        "template_ref": m.TemplateRef(name=RANGE_TEMPLATE, template=SHARED_DAG),
+        "arguments": [Parameter(name=shared_param(a), value=values[a]) for a in shared_assets(graph)]
+        + _from_workflow(*SHARED_PARAMS),
+        "continue_on": _continue_on_failure(),  # a window reads whatever of it succeeded
+    }
 
 
 def summarize_template(cfg: PipelineConfig) -> Container:
@@ -385,6 +606,7 @@ def child_manifest(cfg: PipelineConfig) -> str:
                 "parameters": [
                     {"name": "partitions", "value": _ref("partitions")},
                     {"name": "correlation_id", "value": "{{workflow.parameters.correlation_id}}"},
+                    {"name": "reason", "value": "{{workflow.parameters.reason}}"},
                     {"name": "store", "value": "{{workflow.parameters.store}}"},
                 ]
             },
@@ -394,10 +616,18 @@ def child_manifest(cfg: PipelineConfig) -> str:
 
 
 def range_workflow(
-    partitions: list[dict[str, str]], *, correlation_id: str, store_url: str, cfg: PipelineConfig
+    partitions: list[dict[str, str]],
+    *,
+    correlation_id: str,
+    store_url: str,
+    cfg: PipelineConfig,
+    graph: Graph | None = None,
+    shared: dict[str, list[dict[str, str]]] | None = None,
+    reason: str = "",
 ) -> Workflow:
     size = cfg.argo.chunk_size
     chunks = [partitions[i : i + size] for i in range(0, len(partitions), size)]
+    stage_first = graph is not None and bool(shared_assets(graph)) and any((shared or {}).values())
     run_chunk = Resource(
         name="run-chunk",
         inputs=[Parameter(name="partitions")],
@@ -419,9 +649,26 @@ def range_workflow(
                 template="run-chunk",
                 arguments=[Parameter(name="partitions", value=json.dumps(chunk, separators=(",", ":")))],
                 continue_on=_continue_on_failure(),
+                depends=SHARED_DAG if stage_first else None,
             )
             for number, chunk in enumerate(chunks, start=1)
-        ],
+        ]
+        + (
+            [
+                Task(
+                    name=SHARED_DAG,
+                    **_shared_task(
+                        graph,  # type: ignore[arg-type]
+                        {
+                            a: json.dumps((shared or {}).get(a, []), separators=(",", ":"))
+                            for a in shared_assets(graph)
+                        },  # type: ignore[arg-type]
+                    ),
+                )
+            ]
+            if stage_first
+            else []
+        ),
     )
     return Workflow(
         generate_name="projections-range-",
@@ -431,6 +678,7 @@ def range_workflow(
         arguments=[
             Parameter(name="correlation_id", value=correlation_id),
             Parameter(name="store", value=store_url),
+            Parameter(name="reason", value=reason),
             Parameter(name="webhook_url", value=cfg.argo.webhook_url or "none"),
         ],
         templates=[fan_out, run_chunk, summarize_template(cfg)],
@@ -443,8 +691,21 @@ def chunk_task_name(number: int, chunk: list[dict[str, str]]) -> str:
     return f"chunk-{number:03d}-{first}" + (f"-to-{last}" if last != first else "")
 
 
-def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
+def cron_workflow(graph: Graph, cfg: PipelineConfig) -> CronWorkflow:
     argo = cfg.argo
+    shared = (
+        [
+            Step(
+                name=SHARED_DAG,
+                **_shared_task(
+                    graph,
+                    {a: _plan_output(shared_param(a)) for a in shared_assets(graph)},
+                ),
+            )
+        ]
+        if shared_assets(graph)
+        else []
+    )
     daily = Steps(
         name="daily",
         sub_steps=[
@@ -453,12 +714,13 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
                 template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="plan"),
                 arguments=_from_workflow("catch_up_days", "store", "correlation_id"),
             ),
+            *shared,
             Step(
                 name="run",
                 template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="chunk"),
                 arguments=[
                     Parameter(name="partitions", value="{{steps.plan.outputs.parameters.partitions}}"),
-                    *_from_workflow("correlation_id", "store"),
+                    *_from_workflow(*SHARED_PARAMS),
                 ],
                 continue_on=_continue_on_failure(),
             ),
@@ -484,6 +746,7 @@ def cron_workflow(cfg: PipelineConfig) -> CronWorkflow:
             Parameter(name="catch_up_days", value=str(cfg.catch_up_days)),
             Parameter(name="store", value=argo.store_url),
             Parameter(name="correlation_id", value="{{workflow.name}}"),
+            Parameter(name="reason", value=""),
             Parameter(name="webhook_url", value=argo.webhook_url or "none"),
         ],
         templates=[daily, summarize_template(cfg)],

@@ -26,14 +26,15 @@ import pandas as pd
 from steps.pipeline.sim import simulate
 from steps.runtime import layout
 from steps.runtime.asof import SNAPSHOT_FILE
-from steps.runtime.manifest import EnvironmentRecord, Manifest, Timing, write_manifest
+from steps.runtime.manifest import EnvironmentRecord, Manifest, OutputRecord, Timing, write_manifest
 from steps.runtime.partition import Partition
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import ObjectInfo, Store, open_store
 from workflows.config import load_config
 from workflows.graph import pipeline_graph
 from workflows.league import season_bounds
 from workflows.local import LocalRunner
-from workflows.plan import make_plan, run_id_for
+from workflows.plan import make_plan
 from workflows.seed_history import seed_history
 
 RANGE = (date(2024, 11, 12), date(2024, 11, 15))
@@ -182,29 +183,6 @@ def resume_planning(work: Path, dates: int = 450) -> dict[str, Any]:
                     sched,
                 )
             )
-            as_of = tip - timedelta(minutes=30)
-            run_id = run_id_for(as_of, "base", 1000)
-            for asset in graph.order:
-                writes.append(
-                    (
-                        "manifest",
-                        Manifest(
-                            asset=asset,
-                            partition=Partition.build(
-                                game_date=day,
-                                run_as_of_ts=as_of,
-                                run_id=run_id,
-                                season=day.year,
-                                profile="base",
-                                worlds=1000,
-                            ),
-                            status="success",
-                            timing=Timing(started_at=now, finished_at=now, duration_s=0.1),
-                            environment=EnvironmentRecord(code_version="bench", hostname="bench", python="3"),
-                            correlation_id="bench",
-                        ),
-                    )
-                )
 
         def put(item: tuple[str, Any]) -> None:
             key, value = item
@@ -215,7 +193,41 @@ def resume_planning(work: Path, dates: int = 450) -> dict[str, Any]:
 
         with ThreadPoolExecutor(16) as pool:
             list(pool.map(put, writes))
-        manifests = len(days) * len(graph.order)
+        # Every partition the range needs, as the planner names them, has a success manifest;
+        # each slate's dk.salaries lists one draft group.
+        first = make_plan(store, graph, load_config(), start=min(days), end=max(days))
+        groups = "bench/salaries.parquet"
+        store.put_parquet(groups, pd.DataFrame({"draft_group_id": ["dg-1"]}))
+        partitions = [(n.asset, n.partition) for n in first.nodes.values()]
+        partitions += [
+            (asset, slate.partition.model_copy(update={"shape": "draft_group", "draft_group_id": "dg-1"}))
+            for slate in first.partitions
+            for asset in graph.order
+            if graph.specs[asset].shape.name == "draft_group"
+        ]
+
+        def manifest(asset: str, partition: Partition) -> tuple[str, Any]:
+            outputs = (
+                [OutputRecord(name="data", path=groups, row_count=1, content_hash="bench")]
+                if asset == DRAFT_GROUP_SOURCE[0]
+                else []
+            )
+            return (
+                "manifest",
+                Manifest(
+                    asset=asset,
+                    partition=partition,
+                    status="success",
+                    timing=Timing(started_at=now, finished_at=now, duration_s=0.1),
+                    environment=EnvironmentRecord(code_version="bench", hostname="bench", python="3"),
+                    correlation_id="bench",
+                    outputs=outputs,
+                ),
+            )
+
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(put, [manifest(a, p) for a, p in partitions]))
+        manifests = len(partitions)
         counting = CountingStore(store)
         began = time.perf_counter()
         plan = make_plan(counting, graph, load_config(), start=min(days), end=max(days))

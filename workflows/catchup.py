@@ -13,10 +13,15 @@ from datetime import date
 from steps.runtime import layout
 from steps.runtime.pointer import current_run
 from steps.runtime.store import Store
-from workflows.plan import Plan, StepPlan
+from workflows.plan import Plan, PlannedStep, StepPlan
 
 FINAL_ASSET = "promote"
 PUBLISHED_ASSET = "finalize.unified"
+
+
+def _within_slate(node: PlannedStep) -> str:
+    group = node.partition.draft_group_id
+    return f"{node.asset} / draft group {group}" if group else node.asset
 
 
 def catch_up_annotator(today: date, store: Store) -> Callable[[Plan], list[dict[str, str]]]:
@@ -26,25 +31,42 @@ def catch_up_annotator(today: date, store: Store) -> Callable[[Plan], list[dict[
             day = planned.partition.game_date
             if day >= today:
                 continue
-            final = planned.steps.get(FINAL_ASSET)
-            pointer = current_run(store, layout.pointer_scope(PUBLISHED_ASSET, day))
-            if final is not None and final.action == "skip" and pointer is None:
-                planned.steps[FINAL_ASSET] = StepPlan(FINAL_ASSET, "run", "pointer missing")
+            nodes = plan.slate_nodes(day)
+            promotes = [n for n in nodes if n.asset == FINAL_ASSET]
+            lost = [
+                n
+                for n in promotes
+                if n.action == "skip"
+                and current_run(store, layout.pointer_scope(PUBLISHED_ASSET, n.partition.key)) is None
+            ]
+            for node in lost:
+                node.action, node.reason = "run", "pointer missing"
+            to_run = [n for n in nodes if n.action == "run"]
+            if lost:
                 reason = "pointer missing"
-            elif not planned.to_run:
+            elif not to_run:
                 continue
-            elif failed := [
-                s for s in planned.steps.values() if s.reason.startswith("previous attempt failed")
-            ]:
-                reason = f"failed manifest: {failed[0].asset} {failed[0].reason}"
-            elif final is None or final.action == "skip":
+            elif failed := [n for n in to_run if n.reason.startswith("previous attempt failed")]:
+                reason = f"failed manifest: {_within_slate(failed[0])} {failed[0].reason}"
+            elif promotes and all(n.action == "skip" for n in promotes):
                 reason = "post-slate steps now due"
-            elif final.reason == "no manifest yet":
+            elif not promotes or promotes[0].reason == "no manifest yet":
                 reason = "no success manifest"
             else:
-                reason = final.reason
+                reason = promotes[0].reason
             planned.note = f"catch-up: {reason}"
-            healed.append({"game_date": day.isoformat(), "reason": reason, "steps": ",".join(planned.to_run)})
+            planned.steps = {
+                n.asset: StepPlan(n.asset, n.action, n.reason)
+                for n in nodes
+                if not n.partition.draft_group_id
+            }
+            healed.append(
+                {
+                    "game_date": day.isoformat(),
+                    "reason": reason,
+                    "steps": ",".join(sorted({n.asset for n in to_run})),
+                }
+            )
         return healed
 
     return annotate

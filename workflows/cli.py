@@ -80,24 +80,39 @@ def _parse_date(value: str | None, flag: str) -> date | None:
 
 # ---- run ----------------------------------------------------------------------------------
 def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
-    table = Table(title="Plan" + (" (dry run: nothing executed or written)" if dry_run else ""))
+    table = Table(title="Plan" + (" (dry run: nothing will be executed or written)" if dry_run else ""))
     for column in ("game_date", "run_id", "as of (UTC)", "to run", "skipped (why)", "run (why)"):
         table.add_column(column)
     for planned in plan.partitions:
         p = planned.partition
-        skipped = [s for s in planned.steps.values() if s.action == "skip"]
-        run = [s for s in planned.steps.values() if s.action == "run"]
-        reasons_run = sorted({s.reason for s in run})
+        nodes = plan.slate_nodes(p.game_date)
+        skipped = [n for n in nodes if n.action == "skip"]
+        run = [n for n in nodes if n.action == "run"]
+        reasons_run = sorted({n.reason for n in run})
         table.add_row(
             p.game_date.isoformat(),
             p.run_id,
             p.as_of_iso(),
-            f"{len(run)}/{len(planned.steps)}"
-            + (f" {', '.join(planned.to_run)}" if 0 < len(run) < len(planned.steps) else ""),
+            f"{len(run)}/{len(nodes)}"
+            + (f" {', '.join(n.label for n in run)}" if 0 < len(run) < len(nodes) else ""),
             f"{len(skipped)} ({skipped[0].reason})" if skipped else "0",
             "; ".join(reasons_run) + (f" [{planned.note}]" if planned.note else ""),
         )
     console.print(table)
+    console.print(_partitions_line(plan), highlight=False)
+    shared = plan.slate_nodes(None)
+    if shared:
+        to_run = [n for n in shared if n.action == "run"]
+        console.print(
+            f"Shared partitions: {len(shared)} ({len(to_run)} to run"
+            + (
+                f": {', '.join(n.label for n in to_run[:6])}" + (" ..." if len(to_run) > 6 else "")
+                if to_run
+                else ""
+            )
+            + ")",
+            highlight=False,
+        )
     for planned in plan.partitions:
         if planned.note:
             verb = "would heal" if dry_run else "healing"
@@ -117,6 +132,24 @@ def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
                 f"[bold]{planned.partition.game_date}[/] as-of selections:\n" + "\n".join(lines),
                 highlight=False,
             )
+
+
+def _partitions_line(plan: Plan) -> str:
+    """Partitions per asset, deduplicated across the range: `ingest.schedule 1 (2025-01)`."""
+    counts: dict[str, list[str]] = {}
+    for node in plan.nodes.values():
+        counts.setdefault(node.asset, []).append(node.partition.describe())
+    pending = [f"draft groups of {k.game_date} when dk.salaries has run" for k in _unexpanded(plan)]
+    parts = [
+        f"{asset} {len(names)}" + (f" ({names[0]})" if len(names) == 1 else "")
+        for asset, names in counts.items()
+    ]
+    return "Partitions by step: " + ", ".join(parts) + ("; " + "; ".join(pending) if pending else "")
+
+
+def _unexpanded(plan: Plan) -> list[PartitionKey]:
+    wanted = any(plan.graph.specs[a].shape.name == "draft_group" for a in plan.graph.order)
+    return [p.partition.key for p in plan.partitions if wanted and p.partition.key not in plan.draft_groups]
 
 
 def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> None:
@@ -186,6 +219,9 @@ def execute_range(
     dry_run: bool = False,
     show_progress: bool = True,
     annotate: Any = None,
+    draft_groups: list[str] | None = None,
+    reason: str | None = None,
+    no_downstream: bool = False,
 ) -> tuple[Plan, Summary | None]:
     """Plan and run a range. The one code path for daily runs, backfills and catch-up."""
     started = utc_now()
@@ -203,6 +239,7 @@ def execute_range(
         season=season,
         resume=resume,
         force_tag=to_key_ts(started) if force else None,
+        draft_groups=draft_groups,
     )
     caught_up = annotate(plan) if annotate else []
     _print_plan(plan, store, dry_run=dry_run)
@@ -218,9 +255,12 @@ def execute_range(
         "resume": resume,
         "force": force,
         "steps": list(graph.order) if len(graph.order) < len(pipeline_graph().order) else None,
+        "no_downstream": no_downstream,
+        "draft_groups": draft_groups,
+        "reason": reason,
         "max_parallel": max_parallel or config.runner.max_parallel,
     }
-    if plan.steps_to_run == 0:
+    if plan.steps_to_run == 0 and not _unexpanded(plan):
         console.print("Nothing to do: every planned step already has a success manifest (resume).")
     emit(store, "range_started", correlation_id=backfill_id, detail={"kind": kind, **options})
     with Progress(
@@ -231,21 +271,15 @@ def execute_range(
         console=console,
         disable=not show_progress,
     ) as progress:
-        steps_bar = progress.add_task("steps", total=plan.steps_to_run)
-        part_bar = progress.add_task("partitions", total=len(plan.partitions))
-        remaining = {p.partition.game_date: len(p.to_run) for p in plan.partitions}
-        for _day, count in remaining.items():
-            if count == 0:
-                progress.advance(part_bar)
+        steps_bar = progress.add_task("step partitions", total=plan.steps_to_run)
 
         def on_task(result: TaskResult) -> None:
-            progress.advance(steps_bar)
-            remaining[result.game_date] -= 1
-            if remaining[result.game_date] == 0:
-                progress.advance(part_bar)
+            if result.status == "reused":
+                return
+            progress.update(steps_bar, advance=1, total=plan.steps_to_run)
             if result.status == "failed":
                 progress.console.print(
-                    f"[red]failed[/] {result.game_date} {result.asset}: {result.error_type}: {(result.error or '')[:200]}",
+                    f"[red]failed[/] {result.label}: {result.error_type}: {(result.error or '')[:200]}",
                     highlight=False,
                 )
 
@@ -257,6 +291,9 @@ def execute_range(
             max_parallel=max_parallel,
             mode=mode,
             on_task=on_task,
+            resume=resume,
+            only_groups=set(draft_groups) if draft_groups else None,
+            reason=reason,
         )
         results = runner.run(plan)
     finished = utc_now()
@@ -299,7 +336,18 @@ def run(
         False, "--dry-run/--no-dry-run", help="Print the plan; execute and write nothing"
     ),
     steps: list[str] | None = typer.Option(
-        None, "--steps", help="Run only these steps (asset+ adds downstream, +asset upstream)"
+        None,
+        "--steps",
+        help="Run these steps and, through the mapped partitions, their downstream steps (+asset adds upstream)",
+    ),
+    no_downstream: bool = typer.Option(
+        False, "--no-downstream", help="With --steps: reprocess only those steps' partitions, no cascade"
+    ),
+    draft_group: list[str] | None = typer.Option(
+        None, "--draft-group", help="Only these draft groups' partitions (the other groups stay untouched)"
+    ),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why this run is made; kept in every manifest and the summary"
     ),
     worlds: int | None = typer.Option(None, "--worlds", help="Simulation worlds"),
     profile: str | None = typer.Option(
@@ -345,7 +393,11 @@ def run(
         kind = "daily" if first == last else "backfill"
         graph = pipeline_graph()
         if steps:
-            graph = graph.select(steps)
+            graph = graph.select(steps, downstream=not no_downstream)
+        elif no_downstream:
+            raise fail("--no-downstream goes with --steps")
+        for group in draft_group or []:
+            check_token(group, "--draft-group")
         check_limits(graph, config.limits)
         target = open_store(store or default_store())
         if catch_up_days:
@@ -370,6 +422,9 @@ def run(
             mode=runner_mode,  # type: ignore[arg-type]
             dry_run=dry_run,
             annotate=annotate,
+            draft_groups=draft_group,
+            reason=reason,
+            no_downstream=no_downstream,
         )
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
@@ -445,13 +500,14 @@ def demo(
         raise fail(str(exc)) from None
     assert summary is not None
     root = target.url
+    group = next(iter(draft_groups_on(target, "finalize.unified", last)), "<G>")
     console.print(
         "\n[bold]Where to look[/]\n"
-        f"  projections (current):  {root}/current/finalize.unified/game_date=<D>/current_run.json\n"
-        f"  run outputs:            {root}/runs/<asset>/game_date=<D>/run=<run_id>/\n"
-        f"  manifests:              {root}/manifests/<asset>/game_date=<D>/run=<run_id>/manifest.json\n"
+        f"  projections (current):  {root}/current/finalize.unified/game_date=<D>/draft_group=<G>/current_run.json\n"
+        f"  run outputs:            {root}/runs/<asset>/game_date=<D>/[draft_group=<G>/]run=<run_id>/\n"
+        f"  manifests:              {root}/manifests/<asset>/<partition>/manifest.json\n"
         f"  backfill summary:       {root}/backfills/{summary.backfill_id}/summary.json\n"
-        f"  try: pipeline show finalize.unified --game-date {last} --store {root}\n"
+        f"  try: pipeline show finalize.unified --game-date {last} --draft-group {group} --store {root}\n"
         f"       pipeline run --start {first} --end {last} --store {root}   (resume: runs nothing)",
         highlight=False,
     )
@@ -467,7 +523,7 @@ def status(
     store: str = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Partitions by steps: status, duration and the current pointer."""
-    from workflows.status import GLYPHS, collect, glyphs
+    from workflows.status import GLYPHS, collect, glyphs, slate_steps
 
     try:
         target = open_store(store or default_store())
@@ -484,6 +540,11 @@ def status(
     for view in views:
         failed = [
             f"{a}: {s.manifest.error.type}"
+            + (
+                f" (draft group {s.manifest.partition.draft_group_id})"
+                if s.manifest.partition.draft_group_id
+                else ""
+            )
             for a, s in view.steps.items()
             if s.status == "failed" and s.manifest and s.manifest.error
         ]
@@ -497,14 +558,14 @@ def status(
             view.game_date.isoformat(),
             view.run_id,
             f"[{colour}]{view.status}[/]",
-            glyphs(view, graph.order),
+            glyphs(view, slate_steps(graph)),
             f"{view.duration_s:.1f}",
             pointer,
             "; ".join(failed),
         )
     console.print(table)
     console.print(
-        "steps: " + " ".join(graph.order) + "\n" + "  ".join(f"{g} {k}" for k, g in GLYPHS.items()),
+        "steps: " + " ".join(slate_steps(graph)) + "\n" + "  ".join(f"{g} {k}" for k, g in GLYPHS.items()),
         highlight=False,
     )
 
@@ -552,21 +613,55 @@ def report(
 
 
 # ---- show, promote, rollback -------------------------------------------------------------
-def _resolve_run(target: Store, asset: str, game_date: date, run_id: str | None) -> str:
+GROUP_HELP = "The draft group, for a step with one partition per draft group"
+
+
+def draft_groups_on(target: Store, asset: str, game_date: date) -> list[str]:
+    """The draft groups an asset has partitions for on a date (one listing)."""
+    prefix = layout.manifest_date_prefix(asset, game_date)
+    return sorted(d[len(prefix) :].strip("/").removeprefix("draft_group=") for d in target.list_dirs(prefix))
+
+
+def _scope(target: Store, asset: str, game_date: date, draft_group: str | None) -> PartitionKey:
+    """The asset's partition for a date, whatever its run: its month, its date, or one of its
+    draft groups."""
+    from steps.registry import get_step
+
+    shape = get_step(asset).shape
+    if "draft_group" in shape.keys and not draft_group:
+        found = draft_groups_on(target, asset, game_date)
+        raise PipelineError(
+            f"{asset} has one partition per draft group: give --draft-group"
+            + (f" (on {game_date}: {', '.join(found)})" if found else "")
+        )
+    if "draft_group" not in shape.keys and draft_group:
+        raise PipelineError(f"{asset} is not per draft group; drop --draft-group")
+    if shape.name == "month":
+        return PartitionKey(month=f"{game_date:%Y-%m}")
+    return PartitionKey(
+        game_date=game_date, draft_group_id=check_token(draft_group, "--draft-group") if draft_group else None
+    )
+
+
+def _resolve_run(target: Store, asset: str, scope: PartitionKey, run_id: str | None) -> PartitionKey:
+    """The partition with its run: the one given, else the current pointer's, else the newest."""
+    from steps.registry import get_step
+
+    if not get_step(asset).shape.run_scoped:
+        return scope
     if run_id:
-        return check_token(run_id, "run_id")
+        return scope.model_copy(update={"run_id": check_token(run_id, "run_id")})
     from steps.runtime.pointer import current_run
 
-    pointer = current_run(target, layout.pointer_scope(asset, game_date))
+    pointer = current_run(target, layout.pointer_scope(asset, scope))
     if pointer is not None:
-        return pointer.run_id
+        return scope.model_copy(update={"run_id": pointer.run_id})
     runs = [
-        d.rstrip("/").split("run=")[-1]
-        for d in target.list_dirs(layout.manifest_date_prefix(asset, game_date))
+        d.rstrip("/").split("run=")[-1] for d in target.list_dirs(layout.manifest_scope_prefix(asset, scope))
     ]
     if not runs:
-        raise PipelineError(f"no manifests for {asset} on {game_date}")
-    return sorted(runs)[-1]
+        raise PipelineError(f"no manifests for {asset} {scope.describe()}")
+    return scope.model_copy(update={"run_id": sorted(runs)[-1]})
 
 
 @app.command()
@@ -576,6 +671,7 @@ def show(
     run_id: str | None = typer.Option(
         None, "--run-id", help="Default: the current pointer's run, else the newest"
     ),
+    draft_group: str | None = typer.Option(None, "--draft-group", help=GROUP_HELP),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the raw manifest"),
 ) -> None:
@@ -584,10 +680,11 @@ def show(
         target = open_store(store or default_store())
         day = _parse_date(game_date, "--game-date")
         assert day is not None
-        rid = _resolve_run(target, asset, day, run_id)
-        manifest = read_manifest(target, asset, PartitionKey(game_date=day, run_id=rid))
+        key = _resolve_run(target, asset, _scope(target, asset, day, draft_group), run_id)
+        rid = key.run_id or "-"
+        manifest = read_manifest(target, asset, key)
         if manifest is None:
-            raise PipelineError(f"no manifest for {asset} {day} run {rid}")
+            raise PipelineError(f"no manifest for {asset} {key.describe()} run {rid}")
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
     if as_json:
@@ -595,7 +692,7 @@ def show(
         return
     colour = {"success": "green", "failed": "red", "skipped": "yellow"}[manifest.status]
     console.print(
-        f"[bold]{manifest.asset}[/] {day} run [bold]{rid}[/]: [{colour}]{manifest.status}[/] in {manifest.timing.duration_s:.2f}s (attempt {manifest.attempt})",
+        f"[bold]{manifest.asset}[/] {key.describe()} run [bold]{rid}[/]: [{colour}]{manifest.status}[/] in {manifest.timing.duration_s:.2f}s (attempt {manifest.attempt})",
         highlight=False,
     )
     console.print(
@@ -646,6 +743,7 @@ def promote(
     run_id: str = typer.Option(..., "--run-id"),
     reason: str = typer.Option(..., "--reason", help="Recorded in the pointer's history"),
     force: bool = typer.Option(False, "--force", help="Allow moving to an older as-of"),
+    draft_group: str | None = typer.Option(None, "--draft-group", help=GROUP_HELP),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Point current at a run (compare-and-swap; needs a success manifest)."""
@@ -653,17 +751,21 @@ def promote(
         target = open_store(store or default_store())
         day = _parse_date(game_date, "--game-date")
         assert day is not None
+        scope = _scope(target, asset, day, draft_group)
         pointer = promote_pointer(
             target,
-            layout.pointer_scope(asset, day),
+            layout.pointer_scope(asset, scope),
             asset=asset,
-            key=PartitionKey(game_date=day, run_id=check_token(run_id, "run_id")),
+            key=scope.model_copy(update={"run_id": check_token(run_id, "run_id")}),
             reason=reason,
             force=force,
         )
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
-    console.print(f"{asset} {day}: current is run {pointer.run_id} (version {pointer.seq})", highlight=False)
+    console.print(
+        f"{asset} {scope.describe()}: current is run {pointer.run_id} (version {pointer.seq})",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -674,6 +776,7 @@ def rollback(
         None, "--to-version", help="History version to restore (default: the previous one)"
     ),
     reason: str = typer.Option(..., "--reason"),
+    draft_group: str | None = typer.Option(None, "--draft-group", help=GROUP_HELP),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Make an earlier pointer version current again (a new version; history is kept)."""
@@ -683,18 +786,19 @@ def rollback(
         target = open_store(store or default_store())
         day = _parse_date(game_date, "--game-date")
         assert day is not None
-        scope = layout.pointer_scope(asset, day)
+        where = _scope(target, asset, day, draft_group)
+        scope = layout.pointer_scope(asset, where)
         current = current_run(target, scope)
         if current is None:
-            raise PipelineError(f"{asset} {day} has no current pointer to roll back")
+            raise PipelineError(f"{asset} {where.describe()} has no current pointer to roll back")
         version = to_version or (current.previous.seq if current.previous else None)
         if version is None:
-            raise PipelineError(f"{asset} {day} has only one version; nothing to roll back to")
+            raise PipelineError(f"{asset} {where.describe()} has only one version; nothing to roll back to")
         pointer = rollback_pointer(target, scope, to_seq=version, reason=reason)
     except (PipelineError, ValueError) as exc:
         raise fail(str(exc)) from None
     console.print(
-        f"{asset} {day}: rolled back to run {pointer.run_id} (now version {pointer.seq})",
+        f"{asset} {where.describe()}: rolled back to run {pointer.run_id} (now version {pointer.seq})",
         highlight=False,
     )
     for version_ in list_history(target, scope)[-5:]:

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import typer
 
+from steps.runtime import layout
 from steps.runtime.errors import PipelineError
 from steps.runtime.manifest import ManifestError, read_manifest
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store, open_store
 from steps.runtime.termination import report_termination
 from steps.runtime.timefmt import utc_now
@@ -22,7 +24,7 @@ from workflows.config import load_config
 from workflows.graph import build_graph, pipeline_graph
 from workflows.ids import new_backfill_id
 from workflows.local import TaskResult, held_back
-from workflows.plan import Plan, make_plan
+from workflows.plan import NodeId, Plan, make_plan, node_label
 from workflows.planrecord import as_plan, plan_key, read_plan, record_plan
 from workflows.render import render as render_files
 from workflows.summary import build_summary, write_summary
@@ -74,7 +76,10 @@ def plan(
     catch_up_days: int = typer.Option(0, "--catch-up-days", min=0),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     backfill_id: str = typer.Option(..., "--backfill-id"),
-    output: Path = typer.Option(..., "--output", help="Where to write the partitions JSON (an Argo output)"),
+    output: Path = typer.Option(..., "--output", help="Where to write the slates JSON (an Argo output)"),
+    shared_dir: Path | None = typer.Option(
+        None, "--shared-dir", help="Where to write each shared step's partitions JSON (Argo outputs)"
+    ),
 ) -> None:
     """Plan today's range (with the catch-up window) in-cluster; record it in the store."""
     try:
@@ -102,41 +107,56 @@ def plan(
         raise fail(str(exc)) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(record.argo_items()))
+    if shared_dir is not None:
+        shared_dir.mkdir(parents=True, exist_ok=True)
+        items = record.shared_items(graph)
+        for asset in argo.shared_assets(graph):
+            (shared_dir / f"{argo.shared_param(asset)}.json").write_text(json.dumps(items.get(asset, [])))
     console.print(f"{len(record.partitions)} partition(s) to run for {first}..{last}", highlight=False)
 
 
-def results_from_manifests(record_steps: list[str], plan_obj: Plan, store: Store) -> list[TaskResult]:
-    """What happened, read back from the manifests (how the Argo path learns outcomes)."""
-    graph = plan_obj.graph
-    results = []
-    for planned in plan_obj.partitions:
-        p = planned.partition
-        statuses: dict[str, str] = {}
-        for asset in record_steps:
-            try:
-                manifest = read_manifest(store, asset, p.key)
-            except ManifestError:
-                manifest = None
-            result = TaskResult(p.game_date, p.run_id, asset, "failed", attempts=1)
-            if manifest is None:
-                held = held_back(graph, asset, statuses)
-                result.attempts = 0
-                if held:  # Argo omitted it (after a failure) or skipped it (after a skip)
-                    result.status, result.reason = held
-                else:
-                    result.error_type, result.error = "NotRun", "no manifest: the step never finished"
+def results_from_manifests(plan_obj: Plan, store: Store) -> list[TaskResult]:
+    """What happened, read back from the manifests (how the Argo path learns outcomes): a
+    step partition without a manifest was held back (Argo omitted or skipped it) when what it
+    reads failed or skipped, and never finished otherwise."""
+    found: dict[NodeId, TaskResult] = {}
+
+    def outcome(node_id: NodeId) -> TaskResult:
+        if node_id in found:
+            return found[node_id]
+        node = plan_obj.nodes[node_id]
+        p = node.partition
+        result = TaskResult(
+            p.game_date, p.run_id, node.asset, "failed", attempts=1, key=p.key, slate=node.slate
+        )
+        try:
+            manifest = read_manifest(store, node.asset, p.key)
+        except ManifestError:
+            manifest = None
+        if manifest is None:
+            upstream = {node_label(*n): outcome(n).status for n in node.needs if n in plan_obj.nodes}
+            if node.fan_in is not None and node.fan_in not in plan_obj.draft_groups:
+                upstream[f"{DRAFT_GROUP_SOURCE[0]} {node.fan_in.describe()}"] = "failed"
+            gate = {node_label(*n): outcome(n).status for n in node.gate if n in plan_obj.nodes}
+            held = held_back(upstream, gate)
+            result.attempts = 0
+            if held:
+                result.status, result.reason = held
             else:
-                result.status = manifest.status  # type: ignore[assignment]
-                result.attempts = manifest.attempt
-                result.duration_s = manifest.timing.duration_s
-                result.metrics = dict(manifest.metrics)
-                result.gaps = [g.detail for g in manifest.gaps]
-                result.manifest_key = f"manifests/{asset}/{p.key.segments()}/manifest.json"
-                if manifest.error:
-                    result.error_type, result.error = manifest.error.type, manifest.error.message
-            statuses[asset] = result.status
-            results.append(result)
-    return results
+                result.error_type, result.error = "NotRun", "no manifest: the step never finished"
+        else:
+            result.status = manifest.status  # type: ignore[assignment]
+            result.attempts = manifest.attempt
+            result.duration_s = manifest.timing.duration_s
+            result.metrics = dict(manifest.metrics)
+            result.gaps = [g.detail for g in manifest.gaps]
+            result.manifest_key = layout.manifest_key(node.asset, p.key)
+            if manifest.error:
+                result.error_type, result.error = manifest.error.type, manifest.error.message
+        found[node_id] = result
+        return result
+
+    return [outcome(n) for n in plan_obj.nodes]
 
 
 @app.command()
@@ -153,8 +173,8 @@ def summarize(
         target = open_store(store or default_store())
         record = read_plan(target, backfill_id)
         graph = build_graph([pipeline_graph().specs[a] for a in record.steps], partial=True)
-        plan_obj = Plan(graph=graph, partitions=as_plan(record), no_slate=record.no_slate)
-        results = results_from_manifests(record.steps, plan_obj, target)
+        plan_obj = as_plan(record, graph, target)
+        results = results_from_manifests(plan_obj, target)
         summary = build_summary(
             backfill_id=backfill_id,
             kind=record.kind,
@@ -221,6 +241,9 @@ def submit(
     ca_file: str | None = typer.Option(None, "--ca-file", help=CA_HELP),
     insecure: bool | None = typer.Option(None, "--insecure/--verify", help=INSECURE_HELP),
     namespace: str | None = typer.Option(None, "--namespace", envvar="ARGO_NAMESPACE"),
+    reason: str | None = typer.Option(
+        None, "--reason", help="Why this range is run; kept in every manifest and the summary"
+    ),
     config_path: Path | None = typer.Option(None, "--config"),
 ) -> None:
     """Submit a range of dates to Argo as one range Workflow (chunked child workflows)."""
@@ -251,9 +274,23 @@ def submit(
             profile=profile,
             resume=resume,
         )
-        items = [argo.partition_item(p.partition) for p in planned.partitions if p.to_run]
+        graph = pipeline_graph()
+        to_run = {n.slate for n in planned.nodes.values() if n.action == "run"}
+        to_run |= {
+            p.partition.game_date for p in planned.partitions if p.partition.key not in planned.draft_groups
+        }
+        items = argo.slate_items([p.partition for p in planned.partitions if p.partition.game_date in to_run])
+        shared = argo.shared_items(
+            [(n.asset, n.partition) for n in planned.nodes.values() if n.slate is None and n.action == "run"]
+        )
         workflow = argo.range_workflow(
-            items, correlation_id=backfill_id, store_url=cluster_store or config.argo.store_url, cfg=config
+            items,
+            correlation_id=backfill_id,
+            store_url=cluster_store or config.argo.store_url,
+            cfg=config,
+            graph=graph,
+            shared={a: v for a, v in shared.items() if a in argo.shared_assets(graph)},
+            reason=reason or "",
         )
         if namespace:
             workflow.namespace = namespace
@@ -270,7 +307,12 @@ def submit(
             planned,
             backfill_id=backfill_id,
             kind="backfill",
-            options={"start": first.isoformat(), "end": last.isoformat(), "as_of_mode": as_of_mode},
+            options={
+                "start": first.isoformat(),
+                "end": last.isoformat(),
+                "as_of_mode": as_of_mode,
+                "reason": reason,
+            },
             created_at=started,
         )
         workflow.workflows_service = service
@@ -298,7 +340,7 @@ def cron_apply(
     """Create the daily CronWorkflow, or update it in place (server-side apply via KUBECONFIG)."""
     try:
         config = load_config(config_path)
-        cron = argo.to_dict(argo.cron_workflow(config))
+        cron = argo.to_dict(argo.cron_workflow(pipeline_graph(), config))
         if namespace:
             cron["metadata"]["namespace"] = namespace
         action = apply_custom_object(kube_api_client(), cron)

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from steps.runtime.errors import PipelineError
+from steps.runtime.shapes import check_mapping
 from steps.runtime.step import StepSpec
 
 
@@ -42,13 +43,33 @@ class Graph:
                     frontier.append(up)
         return found
 
+    def hard_upstream(self, asset: str) -> set[str]:
+        """Upstream steps whose outcome holds `asset` back: every input but a window's, which
+        reads whatever of its slates succeeded."""
+        found: set[str] = set()
+        frontier = [asset]
+        while frontier:
+            spec = self.specs[frontier.pop()]
+            for item in spec.inputs:
+                if item.asset in self.specs and item.mapping != "window" and item.asset not in found:
+                    found.add(item.asset)
+                    frontier.append(item.asset)
+        return found
+
+    def window_only(self, asset: str) -> bool:
+        """Read only through windows: its partitions belong to no one slate (they are every
+        later slate's history), so a slate is complete without its own."""
+        readers = [i for a in self.order for i in self.specs[a].inputs if i.asset == asset]
+        return bool(readers) and all(i.mapping == "window" for i in readers)
+
     def skip_sources(self, asset: str) -> list[str]:
         """The upstream steps (in this graph) whose skip makes `asset` skip, in graph order."""
-        ancestors = self.upstream(asset)
+        ancestors = self.hard_upstream(asset)
         return [a for a in self.order if a in ancestors and self.specs[a].may_skip]
 
-    def select(self, selection: Iterable[str]) -> Graph:
-        """A sub-graph. `asset+` adds everything downstream; `+asset` everything upstream."""
+    def select(self, selection: Iterable[str], *, downstream: bool = False) -> Graph:
+        """A sub-graph. `asset+` (or `downstream`) adds everything downstream; `+asset`
+        everything upstream."""
         chosen: set[str] = set()
         for raw in selection:
             for item in filter(None, (part.strip() for part in raw.split(","))):
@@ -56,7 +77,7 @@ class Graph:
                 if name not in self.specs:
                     raise GraphError(f"unknown step {name!r}; known steps: {', '.join(self.order)}")
                 chosen.add(name)
-                if item.endswith("+"):
+                if item.endswith("+") or downstream:
                     chosen |= self.downstream(name)
                 if item.startswith("+"):
                     chosen |= self.upstream(name)
@@ -98,8 +119,13 @@ def build_graph(specs: Iterable[StepSpec], *, partial: bool = False) -> Graph:
     deps: dict[str, tuple[str, ...]] = {}
     external: dict[str, tuple[str, ...]] = {}
     for asset, spec in by_asset.items():
-        inside = tuple(sorted(c for c in spec.consumes if c in by_asset))
-        outside = tuple(sorted(c for c in spec.consumes if c not in by_asset))
+        inside = tuple(sorted(c for c in spec.consumed_assets if c in by_asset))
+        outside = tuple(sorted(c for c in spec.consumed_assets if c not in by_asset))
+        for item in spec.inputs:
+            producer = by_asset.get(item.asset)
+            why = check_mapping(spec.shape, producer.shape, item.mapping) if producer else None
+            if why:
+                raise GraphError(f"step {asset!r} reads {item.asset!r} through `{item.mapping}`: {why}")
         if outside and not partial:
             raise GraphError(f"step {asset!r} consumes {', '.join(outside)}, which no step produces")
         deps[asset] = inside

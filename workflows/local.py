@@ -1,9 +1,10 @@
 """The local runner: the same DAG and the same step command lines, on one machine.
 
-One scheduler thread decides; a bounded pool executes. A task is dispatched when its
-upstream steps in the same partition succeeded, a run slot is free (`--max-parallel`) and
-every concurrency group it names has a permit (the limits the Argo semaphores also use).
-A failed partition never stops the others.
+One scheduler thread decides; a bounded pool executes. A step partition is dispatched when
+the partitions it reads (through its inputs' mappings) succeeded, those of its windows
+finished, a run slot is free (`--max-parallel`) and every concurrency group it names has a
+permit (the limits the Argo semaphores also use). When a slate's `dk.salaries` succeeds, its
+draft-group partitions join the plan. A failure holds back only what reads it.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from steps.runtime import layout
 from steps.runtime.command import step_argv
 from steps.runtime.errors import EXIT_NOT_RETRYABLE, ManifestError, StoreError
 from steps.runtime.manifest import Manifest, read_manifest
-from steps.runtime.partition import Partition
+from steps.runtime.partition import Partition, PartitionKey
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from workflows.config import PipelineConfig
 from workflows.graph import Graph
-from workflows.plan import Plan, PlannedPartition
+from workflows.plan import NodeId, Plan, PlannedStep, expand_draft_groups, groups_from_store, node_label
 from workflows.warm import WarmWorker, run_subprocess
 
 TaskStatus = Literal["success", "failed", "skipped", "reused", "blocked"]
@@ -37,7 +39,7 @@ T = TypeVar("T")
 @dataclass
 class TaskResult:
     game_date: date
-    run_id: str
+    run_id: str | None
     asset: str
     status: TaskStatus
     attempts: int = 0
@@ -51,6 +53,16 @@ class TaskResult:
     metrics: dict[str, float] = field(default_factory=dict)
     started_at: float = 0.0
     reason: str = ""
+    key: PartitionKey | None = None  # the step partition (default: game_date/run)
+    slate: date | None = None  # the slate it belongs to; None for a shared partition
+
+    @property
+    def partition_key(self) -> PartitionKey:
+        return self.key or PartitionKey(game_date=self.game_date, run_id=self.run_id)
+
+    @property
+    def label(self) -> str:
+        return node_label(self.asset, self.partition_key)
 
 
 def with_store_retries(fn: Callable[[], T], *, attempts: int = 6, delay: float = 1.0) -> T:
@@ -65,11 +77,15 @@ def with_store_retries(fn: Callable[[], T], *, attempts: int = 6, delay: float =
     raise AssertionError("unreachable")
 
 
-def command_for(asset: str, partition: Partition, store_url: str, correlation_id: str) -> list[str]:
+def command_for(
+    asset: str, partition: Partition, store_url: str, correlation_id: str, reason: str | None = None
+) -> list[str]:
     return step_argv(
         asset,
-        game_date=partition.game_date.isoformat(),
+        game_date=None if partition.shape == "month" else partition.game_date.isoformat(),
+        month=partition.month,
         run_id=partition.run_id,
+        draft_group_id=partition.draft_group_id,
         as_of=partition.as_of_iso(),
         store=store_url,
         correlation_id=correlation_id,
@@ -77,6 +93,7 @@ def command_for(asset: str, partition: Partition, store_url: str, correlation_id
         profile=partition.profile,
         worlds=str(partition.worlds) if partition.worlds is not None else None,
         orchestrator_run_id=correlation_id,
+        reason=reason,
     )
 
 
@@ -91,7 +108,10 @@ class LocalRunner:
         max_parallel: int | None = None,
         mode: Mode = "warm",
         on_task: Callable[[TaskResult], None] | None = None,
-        on_start: Callable[[str, PlannedPartition], None] | None = None,
+        on_start: Callable[[str, PlannedStep], None] | None = None,
+        resume: bool = True,
+        only_groups: set[str] | None = None,
+        reason: str | None = None,
     ) -> None:
         self.store = store
         self.graph = graph
@@ -101,6 +121,8 @@ class LocalRunner:
         self.mode = mode
         self.on_task = on_task or (lambda result: None)
         self.on_start = on_start or (lambda asset, planned: None)
+        self.resume, self.only_groups, self.reason = resume, only_groups, reason
+        self.plan = Plan(graph=graph, partitions=[])
         self._warm: WarmWorker | None = None
         self._logs = tempfile.TemporaryDirectory(prefix="pipeline-logs-")
 
@@ -123,22 +145,26 @@ class LocalRunner:
                 keys.append(key)
         return keys
 
-    def run_task(self, asset: str, planned: PlannedPartition) -> TaskResult:
-        partition = planned.partition
+    def run_task(self, node: PlannedStep) -> TaskResult:
+        asset, partition = node.asset, node.partition
         spec = self.graph.specs[asset]
         limit = spec.retries if spec.retries is not None else self.config.runner.retries.limit
-        result = TaskResult(partition.game_date, partition.run_id, asset, "failed", started_at=time.time())
+        result = self._result(node, "failed")
+        result.started_at = time.time()
         began = time.perf_counter()
         manifest: Manifest | None = None
+        rc = 0
         for attempt in range(1, limit + 2):
             if attempt > 1:
                 time.sleep(self.config.runner.retries.delay(attempt))
             argv = [
-                *command_for(asset, partition, self.store.url, self.correlation_id),
+                *command_for(asset, partition, self.store.url, self.correlation_id, self.reason),
                 "--attempt",
                 str(attempt),
             ]
-            log_base = Path(self._logs.name) / f"{asset}-{partition.game_date}-{partition.run_id}-{attempt}"
+            # No dots in the name: the streams are told apart by their suffix.
+            stem = f"{asset}-{partition.segments()}-{attempt}".replace(".", "_").replace("/", "-")
+            log_base = Path(self._logs.name) / stem
             rc = self._launch(argv, log_base)
             result.attempts = attempt
             result.log_keys += self._keep_logs(asset, partition, attempt, log_base)
@@ -175,27 +201,21 @@ class LocalRunner:
                     )
         return result
 
+    def _result(self, node: PlannedStep, status: TaskStatus, reason: str = "") -> TaskResult:
+        p = node.partition
+        return TaskResult(
+            p.game_date, p.run_id, node.asset, status, reason=reason, key=p.key, slate=node.slate
+        )
+
     # ---- the schedule -----------------------------------------------------------------
     def run(self, plan: Plan) -> list[TaskResult]:
-        results: dict[tuple[int, str], TaskResult] = {}
-        pending: list[tuple[int, str]] = []
-        for index, planned in enumerate(plan.partitions):
-            for asset in self.graph.order:
-                step = planned.steps[asset]
-                if step.action == "skip":
-                    reused = TaskResult(
-                        planned.partition.game_date,
-                        planned.partition.run_id,
-                        asset,
-                        "reused",
-                        reason=step.reason,
-                    )
-                    reused.manifest_key = layout.manifest_key(asset, planned.partition.key)
-                    results[(index, asset)] = reused
-                else:
-                    pending.append((index, asset))
+        self.plan = plan
+        results: dict[NodeId, TaskResult] = {}
+        pending: list[NodeId] = []
+        for node in list(plan.nodes.values()):
+            self._admit(node, results, pending)
         permits = dict(self.config.limits)
-        running: dict[Future[TaskResult], tuple[int, str]] = {}
+        running: dict[Future[TaskResult], NodeId] = {}
         if pending and self.mode == "warm":
             self._warm = WarmWorker()
         try:
@@ -204,75 +224,106 @@ class LocalRunner:
                     progressed = True
                     while progressed:
                         progressed = False
-                        for task in list(pending):
-                            index, asset = task
-                            state = self._readiness(task, results)
+                        for node_id in list(pending):
+                            node = plan.nodes[node_id]
+                            state = self._readiness(node, results)
                             if state == "wait":
                                 continue
                             if state != "ready":
-                                pending.remove(task)
-                                planned = plan.partitions[index]
-                                blocked = TaskResult(
-                                    planned.partition.game_date,
-                                    planned.partition.run_id,
-                                    asset,
-                                    state,
-                                    reason=self._why(task, results),
-                                )
-                                results[task] = blocked
-                                self.on_task(blocked)
+                                pending.remove(node_id)
+                                held = self._result(node, state, self._why(node, results))  # type: ignore[arg-type]
+                                results[node_id] = held
+                                self.on_task(held)
+                                self._after(node, held, results, pending)
                                 progressed = True
                                 continue
-                            groups = self.graph.specs[asset].concurrency
+                            groups = self.graph.specs[node.asset].concurrency
                             if len(running) >= self.max_parallel or any(
                                 permits.get(g, 1) <= 0 for g in groups
                             ):
                                 continue
                             for g in groups:
                                 permits[g] = permits.get(g, 1) - 1
-                            pending.remove(task)
-                            self.on_start(asset, plan.partitions[index])
-                            running[pool.submit(self.run_task, asset, plan.partitions[index])] = task
+                            pending.remove(node_id)
+                            self.on_start(node.asset, node)
+                            running[pool.submit(self.run_task, node)] = node_id
                             progressed = True
                     if not running:
                         break
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
-                        task = running.pop(future)
-                        for g in self.graph.specs[task[1]].concurrency:
+                        node_id = running.pop(future)
+                        for g in self.graph.specs[node_id[0]].concurrency:
                             permits[g] = permits.get(g, 1) + 1
-                        results[task] = future.result()
-                        self.on_task(results[task])
+                        results[node_id] = future.result()
+                        self.on_task(results[node_id])
+                        self._after(plan.nodes[node_id], results[node_id], results, pending)
         finally:
             if self._warm is not None:
                 self._warm.close()
                 self._warm = None
-        order = {a: i for i, a in enumerate(self.graph.order)}
-        return [results[k] for k in sorted(results, key=lambda k: (k[0], order[k[1]]))]
+        return [results[n] for n in plan.nodes if n in results]
 
-    def _readiness(self, task: tuple[int, str], results: dict[tuple[int, str], TaskResult]) -> str:
-        index, asset = task
-        states = [results.get((index, up)) for up in self.graph.deps[asset]]
-        if any(s is None for s in states):
+    def _admit(self, node: PlannedStep, results: dict[NodeId, TaskResult], pending: list[NodeId]) -> None:
+        if node.action == "skip":
+            reused = self._result(node, "reused", node.reason)
+            reused.manifest_key = layout.manifest_key(node.asset, node.partition.key)
+            results[node.id] = reused
+            self._after(node, reused, results, pending)
+        else:
+            pending.append(node.id)
+
+    def _after(
+        self, node: PlannedStep, result: TaskResult, results: dict[NodeId, TaskResult], pending: list[NodeId]
+    ) -> None:
+        """A slate's draft groups join the plan once its `dk.salaries` has listed them."""
+        if node.asset != DRAFT_GROUP_SOURCE[0] or result.status not in ("success", "reused"):
+            return
+        key = node.partition.key
+        groups = with_store_retries(lambda: groups_from_store(self.store, key))
+        if groups is None:
+            return
+        added = expand_draft_groups(
+            self.plan, self.store, key, groups, resume=self.resume, only=self.only_groups
+        )
+        for new in added:
+            self._admit(new, results, pending)
+
+    def _readiness(self, node: PlannedStep, results: dict[NodeId, TaskResult]) -> str:
+        if any(n not in results for n in [*node.needs, *node.after, *node.gate]):
             return "wait"
-        held = held_back(self.graph, asset, {s.asset: s.status for s in states if s is not None})
+        if node.fan_in is not None and node.fan_in not in self.plan.draft_groups:
+            source = (DRAFT_GROUP_SOURCE[0], node.fan_in)
+            if source in results and results[source].status in ("failed", "blocked", "skipped"):
+                return held_back({source[0]: results[source].status})[0]  # type: ignore[index]
+            return "wait" if source in self.plan.nodes else "blocked"
+        held = held_back(
+            {node_label(*n): results[n].status for n in node.needs},
+            {node_label(*n): results[n].status for n in node.gate},
+        )
         return held[0] if held else "ready"
 
-    def _why(self, task: tuple[int, str], results: dict[tuple[int, str], TaskResult]) -> str:
-        index, asset = task
-        statuses = {up: r.status for up in self.graph.deps[asset] if (r := results.get((index, up)))}
-        held = held_back(self.graph, asset, statuses)
+    def _why(self, node: PlannedStep, results: dict[NodeId, TaskResult]) -> str:
+        statuses = {node_label(*n): r.status for n in node.needs if (r := results.get(n))}
+        if node.fan_in is not None and node.fan_in not in self.plan.draft_groups:
+            source = (DRAFT_GROUP_SOURCE[0], node.fan_in)
+            found = results.get(source)
+            return f"upstream {node_label(*source)} {found.status if found else 'not run'}: no draft groups"
+        gate = {node_label(*n): r.status for n in node.gate if (r := results.get(n))}
+        held = held_back(statuses, gate)
         return held[1] if held else ""
 
 
-def held_back(graph: Graph, asset: str, upstream: dict[str, str]) -> tuple[TaskStatus, str] | None:
-    """Why `asset` does not run, from its upstream steps' statuses in the same partition: blocked
-    by a failure, or skipped after a skip. None when it may run. The compiled Argo DAG decides
-    the same (workflows/argo.py `partition_dag`; tests/integration/test_argo_rules.py)."""
-    for up in graph.deps[asset]:
-        if upstream.get(up) in ("failed", "blocked"):
-            return "blocked", f"upstream {up} {upstream[up]}"
-    for up in graph.deps[asset]:
-        if upstream.get(up) == "skipped":
-            return "skipped", f"upstream {up} skipped"
+def held_back(upstream: dict[str, str], gate: dict[str, str] | None = None) -> tuple[TaskStatus, str] | None:
+    """Why a step partition does not run, from the statuses of the partitions it must read
+    (by name, in order) and of those that must not fail (`gate`): blocked by a failure, or
+    skipped after a skip. None when it may run. The compiled Argo DAG decides the same, where
+    `depends` is judged before `when` (workflows/argo.py `partition_dag`;
+    tests/integration/test_argo_rules.py)."""
+    for name, status in [*upstream.items(), *(gate or {}).items()]:
+        if status in ("failed", "blocked"):
+            return "blocked", f"upstream {name} {status}"
+    for name, status in upstream.items():
+        if status == "skipped":
+            return "skipped", f"upstream {name} skipped"
     return None

@@ -1,4 +1,12 @@
-"""From a date range to partitions and, per partition, which steps run and why.
+"""From a date range to the partitions each step needs, deduplicated, with why each runs.
+
+Every asset has its own partition shape (steps/runtime/shapes.py). For each slate date in the
+range the planner names the partitions each step needs, through each input's mapping: a
+month's schedule once per range (as of the range's first slate in that month, so no slate
+reads a schedule from after its own as-of), every settled slate of the season that a
+season-to-date window reads (inside the range or before it), and a slate's draft groups once
+its `dk.salaries` has listed them (at plan time when it already succeeded, else by the
+runner when it does).
 
 Run-id policy: `<as-of, compact UTC>-<profile>-w<worlds>`, e.g. `20250115T233000Z-base-w1000`.
 It is a pure function of what determines the outputs, so rerunning a range (after a crash,
@@ -9,16 +17,20 @@ the old one intact (outputs are immutable once a success manifest names them).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from steps.pipeline.slate import settle_time
 from steps.runtime import asof, layout
-from steps.runtime.errors import ManifestError, PipelineError
+from steps.runtime.errors import ManifestError, MissingInput, PipelineError
+from steps.runtime.inputs import draft_groups
 from steps.runtime.manifest import Manifest, read_manifest
-from steps.runtime.partition import Partition, PartitionKey, check_token, parse_as_of
+from steps.runtime.partition import Partition, PartitionKey, check_token, month_of, parse_as_of, season_of
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from steps.runtime.timefmt import to_key_ts
 from workflows.config import PipelineConfig
@@ -26,6 +38,7 @@ from workflows.graph import Graph
 
 AsOfMode = Literal["pretip", "lock", "custom"]
 Action = Literal["run", "skip"]
+NodeId = tuple[str, PartitionKey]
 
 
 class PlanError(PipelineError):
@@ -40,10 +53,43 @@ class StepPlan:
 
 
 @dataclass
-class PlannedPartition:
+class PlannedStep:
+    """One partition of one step that the range needs."""
+
+    asset: str
     partition: Partition
+    action: Action
+    reason: str
+    slate: date | None  # the slate it belongs to; None: read by slates but not one of them
+    needs: list[NodeId] = field(default_factory=list)  # must succeed first
+    after: list[NodeId] = field(default_factory=list)  # must finish first (a window: any outcome)
+    # Must not fail: a fan-in waits for all of its slate's draft-group steps, as Argo's task
+    # over the whole fan-out does (a skip there holds nothing back).
+    gate: list[NodeId] = field(default_factory=list)
+    fan_in: PartitionKey | None = None  # waits for this slate's draft groups to be known
+
+    @property
+    def id(self) -> NodeId:
+        return (self.asset, self.partition.key)
+
+    @property
+    def label(self) -> str:
+        return node_label(self.asset, self.partition.key)
+
+
+def node_label(asset: str, key: PartitionKey) -> str:
+    """How a step partition is named to people: `ingest.schedule 2025-01`,
+    `finalize.unified 2025-01-12 / draft group 118223`."""
+    return f"{asset} {key.describe()}"
+
+
+@dataclass
+class PlannedPartition:
+    """One slate of the range: a date and the run it gets."""
+
+    partition: Partition  # the date-shaped partition of the slate's run
     first_tip: datetime
-    steps: dict[str, StepPlan]
+    steps: dict[str, StepPlan]  # the slate's date-level steps, by asset (kept for reading)
     note: str = ""
 
     @property
@@ -56,10 +102,15 @@ class Plan:
     graph: Graph
     partitions: list[PlannedPartition]
     no_slate: list[date] = field(default_factory=list)
+    nodes: dict[NodeId, PlannedStep] = field(default_factory=dict)  # in plan order
+    draft_groups: dict[PartitionKey, list[str]] = field(default_factory=dict)  # known so far
 
     @property
     def steps_to_run(self) -> int:
-        return sum(len(p.to_run) for p in self.partitions)
+        return sum(1 for n in self.nodes.values() if n.action == "run")
+
+    def slate_nodes(self, day: date | None) -> list[PlannedStep]:
+        return [n for n in self.nodes.values() if n.slate == day]
 
 
 def run_id_for(as_of: datetime, profile: str, worlds: int, force_tag: str | None = None) -> str:
@@ -109,9 +160,7 @@ def as_of_for(
     return parse_as_of(first_tip - timedelta(minutes=lead))
 
 
-def read_manifests(
-    store: Store, pairs: list[tuple[str, PartitionKey]]
-) -> dict[tuple[str, PartitionKey], Manifest | None]:
+def read_manifests(store: Store, pairs: list[NodeId]) -> dict[NodeId, Manifest | None]:
     """Exactly one GET per manifest, in parallel; no listing needed."""
 
     def one(pair: tuple[str, PartitionKey]) -> Manifest | None:
@@ -152,7 +201,10 @@ def make_plan(
     season: int | None = None,
     resume: bool = True,
     force_tag: str | None = None,
+    draft_groups: Iterable[str] | None = None,
 ) -> Plan:
+    """Plan a range: its slates, and every step partition they need (`draft_groups` limits
+    the draft-group steps to those groups)."""
     if as_of_mode == "custom" and as_of_ts is None:
         raise PlanError("--as-of-mode custom needs --as-of-ts (e.g. 2025-01-15T22:00:00Z)")
     if as_of_mode != "custom" and as_of_ts is not None:
@@ -164,7 +216,7 @@ def make_plan(
     tz = ZoneInfo(config.timezone)
     days = date_range(start, end)
     tips = slate_first_tips(store, days, tz)
-    partitions: list[PlannedPartition] = []
+    slates: list[PlannedPartition] = []
     for day in days:
         if day not in tips:
             continue
@@ -173,24 +225,242 @@ def make_plan(
             game_date=day,
             run_as_of_ts=as_of,
             run_id=run_id_for(as_of, profile, worlds, force_tag),
-            season=season if season is not None else (day.year if day.month >= 8 else day.year - 1),
+            season=season if season is not None else season_of(day),
             profile=profile,
             worlds=worlds,
         )
-        partitions.append(PlannedPartition(partition=partition, first_tip=tips[day], steps={}))
-    pairs = [(a, p.partition.key) for p in partitions for a in graph.order]
-    manifests = read_manifests(store, pairs)
-    for planned in partitions:
-        for asset in graph.order:
-            found = decide(manifests[(asset, planned.partition.key)], resume=resume)
-            planned.steps[asset] = StepPlan(asset, found.action, found.reason)
-    return Plan(graph=graph, partitions=partitions, no_slate=[d for d in days if d not in tips])
+        slates.append(PlannedPartition(partition=partition, first_tip=tips[day], steps={}))
+    plan = Plan(graph=graph, partitions=slates, no_slate=[d for d in days if d not in tips])
+    _Planner(plan, store, resume=resume, only_groups=set(draft_groups) if draft_groups else None).build()
+    return plan
+
+
+class _Planner:
+    """Names every step partition the slates need and links each to what it reads."""
+
+    def __init__(self, plan: Plan, store: Store, *, resume: bool, only_groups: set[str] | None) -> None:
+        self.plan, self.store, self.resume, self.only_groups = plan, store, resume, only_groups
+        self.graph = plan.graph
+        self.months: dict[str, Partition] = {}
+        self.windows: dict[date, list[date]] = {}
+
+    def build(self) -> None:
+        for slate in self.plan.partitions:  # a month's run is the range's first slate in it
+            p = slate.partition
+            self.months.setdefault(
+                month_of(p.game_date),
+                p.model_copy(
+                    update={
+                        "shape": "month",
+                        "month": month_of(p.game_date),
+                        "game_date": p.game_date.replace(day=1),
+                    }
+                ),
+            )
+        if any(i.mapping == "window" for a in self.graph.order for i in self.graph.specs[a].inputs):
+            self.windows = self._windows()
+        for asset in self.graph.order:
+            for slate in self.plan.partitions:
+                for partition, day in self._partitions(asset, slate.partition):
+                    self._add(asset, partition, day)
+        self._decide(list(self.plan.nodes.values()))
+        for slate in self.plan.partitions:
+            p = slate.partition
+            groups = self._known_groups(p)
+            if groups is not None:
+                expand_draft_groups(
+                    self.plan, self.store, p.key, groups, resume=self.resume, only=self.only_groups
+                )
+            slate.steps = {
+                n.asset: StepPlan(n.asset, n.action, n.reason)
+                for n in self.plan.nodes.values()
+                if n.slate == p.game_date and n.partition.draft_group_id is None
+            }
+
+    def _partitions(self, asset: str, slate: Partition) -> list[tuple[Partition, date | None]]:
+        """The partitions of `asset` that one slate needs (window dates: the settled slates
+        its season-to-date steps read, before the range too)."""
+        shape = self.graph.specs[asset].shape
+        day = slate.game_date
+        if shape.name == "month":
+            return [(self.months[month_of(day)], None)]
+        if shape.name == "draft_group":
+            return []  # known once the slate's draft groups are
+        if shape.name == "settled_date":
+            wanted = [day] if self._read_same_day(asset) else []
+            wanted += self.windows.get(day, []) if self._read_by_window(asset) else []
+            return [(settled_partition(x, slate), x if x == day else None) for x in wanted]
+        return [(slate.model_copy(update={"shape": shape.name}), day)]
+
+    def _read_same_day(self, asset: str) -> bool:
+        readers = [i for a in self.graph.order for i in self.graph.specs[a].inputs if i.asset == asset]
+        return not readers or any(i.mapping == "same" for i in readers)
+
+    def _read_by_window(self, asset: str) -> bool:
+        return any(
+            i.asset == asset and i.mapping == "window"
+            for a in self.graph.order
+            for i in self.graph.specs[a].inputs
+        )
+
+    def _add(self, asset: str, partition: Partition, slate: date | None) -> None:
+        node_id = (asset, partition.key)
+        found = self.plan.nodes.get(node_id)
+        if found is not None:
+            if slate is not None and found.slate is None:
+                found.slate = slate  # a window date that is also a slate of the range
+            return
+        node = PlannedStep(asset, partition, "run", "", slate)
+        link(self.plan, node, self.months, self.windows)
+        self.plan.nodes[node_id] = node
+
+    def _windows(self) -> dict[date, list[date]]:
+        """For each slate: the settled slates of its season before it, settled by its as-of."""
+        landed = sorted(
+            PartitionKey.from_segments(d.rstrip("/").rsplit("/", 1)[-1]).game_date  # type: ignore[misc]
+            for d in self.store.list_dirs(layout.landing_source_prefix("schedule"))
+        )
+        out = {}
+        for slate in self.plan.partitions:
+            p = slate.partition
+            out[p.game_date] = [
+                x
+                for x in landed
+                if season_of(x) == season_of(p.game_date)
+                and x < p.game_date
+                and settle_time(x) <= p.run_as_of_ts
+            ]
+        return out
+
+    def _known_groups(self, slate: Partition) -> list[str] | None:
+        """A slate's draft groups, if known now: from this run's `dk.salaries` when the plan
+        reuses it, or, when the plan does not run it at all, from the run it would read."""
+        node = self.plan.nodes.get((DRAFT_GROUP_SOURCE[0], slate.key))
+        if node is not None:
+            return groups_from_store(self.store, slate.key) if node.action == "skip" else None
+        try:
+            return draft_groups(self.store, slate)
+        except (MissingInput, ManifestError):
+            return None
+
+    def _decide(self, nodes: list[PlannedStep]) -> None:
+        decide_nodes(self.store, nodes, resume=self.resume)
+
+
+def settled_partition(day: date, slate: Partition) -> Partition:
+    return Partition.build(
+        shape="settled_date",
+        game_date=day,
+        run_as_of_ts=settle_time(day),
+        run_id=None,
+        season=season_of(day),
+    )
+
+
+def link(
+    plan: Plan, node: PlannedStep, months: dict[str, Partition], windows: dict[date, list[date]]
+) -> None:
+    """What `node` reads among the plan's nodes: `needs` (must succeed) and `after` (a window:
+    must finish, whatever its outcome, so the window is the same however the run is ordered)."""
+    from steps.runtime.inputs import mapped_key
+
+    graph = plan.graph
+    p = node.partition
+    for item in graph.specs[node.asset].inputs:
+        if item.asset not in graph.specs:
+            continue  # read from an earlier run
+        producer = graph.specs[item.asset].shape
+        if item.mapping == "month":
+            node.needs.append((item.asset, months[month_of(p.game_date)].key))
+        elif item.mapping == "window":
+            node.after += [(item.asset, PartitionKey(game_date=x)) for x in windows.get(p.game_date, [])]
+        elif item.mapping == "draft_groups":
+            node.fan_in = PartitionKey(game_date=p.game_date, run_id=p.run_id)
+            groups = plan.draft_groups.get(node.fan_in)
+            if groups is not None:
+                node.needs += [
+                    (item.asset, node.fan_in.model_copy(update={"draft_group_id": g})) for g in groups
+                ]
+        else:
+            key = mapped_key(p, producer, item)
+            if (item.asset, key) in plan.nodes:
+                node.needs.append((item.asset, key))
+
+
+def decide_nodes(store: Store, nodes: list[PlannedStep], *, resume: bool) -> None:
+    manifests = read_manifests(store, [n.id for n in nodes])
+    for node in nodes:
+        found = decide(manifests[node.id], resume=resume)
+        node.action, node.reason = found.action, found.reason
+
+
+def groups_from_store(store: Store, key: PartitionKey) -> list[str] | None:
+    """The draft groups `dk.salaries` listed for a slate's run, if it succeeded."""
+    asset, output, column = DRAFT_GROUP_SOURCE
+    try:
+        manifest = read_manifest(store, asset, key)
+    except ManifestError:
+        return None
+    if manifest is None or manifest.status != "success":
+        return None
+    frame = store.get_parquet(manifest.output(output).path)
+    return sorted(str(g) for g in frame[column].dropna().unique())
+
+
+def expand_draft_groups(
+    plan: Plan,
+    store: Store,
+    key: PartitionKey,
+    groups: list[str],
+    *,
+    resume: bool,
+    only: set[str] | None = None,
+) -> list[PlannedStep]:
+    """Add a slate's draft-group step partitions, once its draft groups are known, and make
+    the slate's fan-in steps wait for them. Returns the new nodes."""
+    if key in plan.draft_groups:
+        return []
+    chosen = [g for g in groups if only is None or g in only]
+    plan.draft_groups[key] = chosen
+    slate = next(s.partition for s in plan.partitions if s.partition.key == key)
+    added = []
+    for asset in plan.graph.order:
+        if plan.graph.specs[asset].shape.name != "draft_group":
+            continue
+        for group in chosen:
+            partition = slate.model_copy(update={"shape": "draft_group", "draft_group_id": group})
+            node = PlannedStep(asset, partition, "run", "", slate.game_date)
+            link(plan, node, {}, {})
+            plan.nodes[node.id] = node
+            added.append(node)
+    for node in plan.nodes.values():
+        if node.fan_in == key and not any(n[1].draft_group_id for n in node.needs):
+            link_fan_in(plan, node, chosen)
+    decide_nodes(store, added, resume=resume)
+    return added
+
+
+def link_fan_in(plan: Plan, node: PlannedStep, groups: list[str]) -> None:
+    if node.fan_in is None:
+        return
+    for item in plan.graph.specs[node.asset].inputs:
+        if item.mapping == "draft_groups" and item.asset in plan.graph.specs:
+            node.needs += [(item.asset, node.fan_in.model_copy(update={"draft_group_id": g})) for g in groups]
+    node.gate = [
+        (a, node.fan_in.model_copy(update={"draft_group_id": g}))
+        for a in plan.graph.order
+        if plan.graph.specs[a].shape.name == "draft_group"
+        for g in groups
+        if (a, node.fan_in.model_copy(update={"draft_group_id": g})) not in node.needs
+    ]
 
 
 def source_selections(store: Store, graph: Graph, planned: PlannedPartition) -> dict[str, str]:
     """For a dry run: the snapshot each as-of source input would select, or the gap."""
     out: dict[str, str] = {}
-    sources = sorted({s for a in graph.order for s in graph.specs[a].sources if s != "boxscores"})
+    # Sources read as of the run (settled ones are read as of their settle time).
+    as_of_assets = [a for a in graph.order if graph.specs[a].shape.name in ("date", "month", "draft_group")]
+    sources = sorted({s for a in as_of_assets for s in graph.specs[a].sources if s != "boxscores"})
     for source in sources:
         choice = asof.select_as_of(store, source, planned.partition.game_date, planned.partition.run_as_of_ts)
         out[source] = (

@@ -39,7 +39,8 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 def _log_tail(store: Store, asset: str, view: PartitionView) -> str:
     manifest = view.steps[asset].manifest
-    prefix = f"logs/{asset}/{PartitionKey(game_date=view.game_date, run_id=view.run_id).segments()}/"
+    key = manifest.partition.key if manifest else PartitionKey(game_date=view.game_date, run_id=view.run_id)
+    prefix = layout.log_prefix(asset, key)
     logs = sorted(i.key for i in store.list(prefix) if i.key.endswith("stderr.txt"))
     if logs:
         try:
@@ -54,8 +55,7 @@ def build_report(
 ) -> str:
     rows = []
     for view in views:
-        for asset in graph.order:
-            step = view.steps[asset]
+        for asset, step in view.steps.items():
             if step.manifest is None:
                 continue
             t = step.manifest.timing
@@ -158,20 +158,25 @@ def build_report(
 
     pointer_rows = []
     for view in views:
-        for version in list_history(store, layout.pointer_scope("finalize.unified", view.game_date)):
-            pointer_rows.append(
-                [
-                    view.game_date.isoformat(),
-                    str(version.seq),
-                    html.escape(version.run_id),
-                    version.promoted_at.isoformat(timespec="seconds"),
-                    html.escape(version.promoted_by),
-                    html.escape(version.reason),
-                ]
-            )
+        for pointer in view.pointers.values():
+            for version in list_history(store, pointer.scope):
+                pointer_rows.append(
+                    [
+                        html.escape(
+                            PartitionKey(
+                                game_date=view.game_date, draft_group_id=version.draft_group_id
+                            ).describe()
+                        ),
+                        str(version.seq),
+                        html.escape(version.run_id),
+                        version.promoted_at.isoformat(timespec="seconds"),
+                        html.escape(version.promoted_by),
+                        html.escape(version.reason),
+                    ]
+                )
     parts.append(f'<h2 id="pointers">Pointer changes ({len(pointer_rows)})</h2>')
     parts.append(
-        _table(pointer_rows, ["date", "version", "run", "promoted at", "by", "reason"])
+        _table(pointer_rows, ["partition", "version", "run", "promoted at", "by", "reason"])
         if pointer_rows
         else "<p>None.</p>"
     )

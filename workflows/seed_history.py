@@ -153,7 +153,30 @@ def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, p
         out.append(("lineups", at, pd.DataFrame(rows)))
 
     out.append(("boxscores", et(day + timedelta(days=1), time(6, 0)), box.reset_index(drop=True)))
+    out.append(("tracking", et(day + timedelta(days=1), time(9, 0)), _tracking(season, box, rng)))
     return out
+
+
+def _tracking(season: Season, box: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Touches and usage of everyone who played: usage follows a player's true scoring rate,
+    with game-to-game noise, so a season of it says something about the player's role."""
+    played = box[box["minutes"] > 0]
+    rate = played["player_id"].map(season.players.set_index("player_id")["rate"]).to_numpy()
+    usage = np.clip(20.0 * rate / 0.95 + rng.normal(0, 3.0, len(played)), 2, 45)
+    touches = np.round(
+        played["minutes"].to_numpy() * (0.8 + 0.05 * usage) * rng.lognormal(0, 0.15, len(played))
+    )
+    return pd.DataFrame(
+        {
+            "game_id": played["game_id"].to_numpy(),
+            "game_date": played["game_date"].to_numpy(),
+            "team": played["team"].to_numpy(),
+            "player_id": played["player_id"].to_numpy(),
+            "minutes": played["minutes"].astype(float).to_numpy(),
+            "touches": touches.astype("int64"),
+            "usage_pct": usage.round(2),
+        }
+    ).reset_index(drop=True)
 
 
 def seed_history(

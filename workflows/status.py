@@ -22,21 +22,29 @@ PUBLISHED = "finalize.unified"
 
 @dataclass
 class StepView:
+    """One step of a slate's run: one manifest, or one per draft group."""
+
     asset: str
     status: str  # success | failed | skipped | missing
-    manifest: Manifest | None = None
+    manifests: list[Manifest] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> Manifest | None:
+        failed = [m for m in self.manifests if m.status == "failed"]
+        return (failed or self.manifests or [None])[0]
 
     @property
     def duration_s(self) -> float:
-        return self.manifest.timing.duration_s if self.manifest else 0.0
+        return sum(m.timing.duration_s for m in self.manifests)
 
 
 @dataclass
 class PartitionView:
     game_date: date
     run_id: str
-    pointer: Pointer | None
+    pointer: Pointer | None  # the first draft group's current pointer
     steps: dict[str, StepView] = field(default_factory=dict)
+    pointers: dict[str, Pointer] = field(default_factory=dict)  # draft group -> its pointer
 
     @property
     def status(self) -> str:
@@ -52,13 +60,13 @@ class PartitionView:
         return sum(s.duration_s for s in self.steps.values())
 
 
-def _date_run(key: str) -> tuple[date, str] | None:
-    # manifests/<asset>/game_date=<D>/run=<R>/manifest.json
+def parse_manifest_key(key: str) -> PartitionKey | None:
+    """The partition of `manifests/<asset>/<partition segments>/manifest.json`."""
     parts = key.split("/")
-    if len(parts) != 5 or not parts[2].startswith("game_date=") or not parts[3].startswith("run="):
+    if len(parts) < 4 or parts[0] != "manifests" or parts[-1] != "manifest.json":
         return None
     try:
-        return date.fromisoformat(parts[2][10:]), parts[3][4:]
+        return PartitionKey.from_segments("/".join(parts[2:-1]))
     except ValueError:
         return None
 
@@ -71,48 +79,93 @@ def collect(
     end: date | None = None,
     runs: dict[date, str] | None = None,
 ) -> list[PartitionView]:
-    """One view per date: the run its pointer names (else the newest run, else `runs`)."""
+    """One view per date: the run its pointers name (else the newest run, else `runs`); each
+    step of the slate as its shape has it (a month's schedule, a settled date, every draft group)."""
 
-    def in_range(d):
-        return (start is None or d >= start) and (end is None or d <= end)
+    def in_range(d: date | None) -> bool:
+        return d is not None and (start is None or d >= start) and (end is None or d <= end)
 
-    pointers: dict[date, Pointer] = {}
+    pointers: dict[date, dict[str, Pointer]] = {}
     for info in store.list(f"current/{PUBLISHED}/"):
         if info.key.endswith(f"/{layout.POINTER_FILE}"):
-            day = date.fromisoformat(info.key.split("/")[2][10:])
-            if in_range(day):
-                pointers[day] = Pointer.model_validate_json(store.get_bytes(info.key))
+            pointer = Pointer.model_validate_json(store.get_bytes(info.key))
+            if in_range(pointer.game_date):
+                pointers.setdefault(pointer.game_date, {})[pointer.draft_group_id or ""] = pointer
     seen: dict[date, set[str]] = {}
-    existing: set[tuple[str, date, str]] = set()
+    existing: dict[str, list[PartitionKey]] = {}
+    months = set()
     for asset in graph.order:
         for info in store.list(layout.manifest_asset_prefix(asset)):
-            parsed = _date_run(info.key)
-            if parsed and in_range(parsed[0]):
-                seen.setdefault(parsed[0], set()).add(parsed[1])
-                existing.add((asset, *parsed))
+            key = parse_manifest_key(info.key)
+            if key is None:
+                continue
+            if key.month is not None or in_range(key.game_date):
+                existing.setdefault(asset, []).append(key)
+            if in_range(key.game_date) and key.run_id is not None:
+                seen.setdefault(key.game_date, set()).add(key.run_id)  # type: ignore[arg-type]
     if runs is not None:
         chosen = {d: r for d, r in runs.items() if in_range(d)}
     else:
-        chosen = {d: (pointers[d].run_id if d in pointers else max(rs)) for d, rs in seen.items()}
+        chosen = {
+            d: (next(iter(pointers[d].values())).run_id if d in pointers else max(rs))
+            for d, rs in seen.items()
+        }
     views = {
-        d: PartitionView(game_date=d, run_id=r, pointer=pointers.get(d)) for d, r in sorted(chosen.items())
+        d: PartitionView(
+            game_date=d,
+            run_id=r,
+            pointer=next(iter(pointers.get(d, {}).values()), None),
+            pointers=pointers.get(d, {}),
+        )
+        for d, r in sorted(chosen.items())
     }
-    wanted = [(a, d, v.run_id) for d, v in views.items() for a in graph.order if (a, d, v.run_id) in existing]
+    wanted: list[tuple[str, PartitionKey]] = []
+    for day, view in views.items():
+        for asset in slate_steps(graph):
+            for key in _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, view.run_id):
+                wanted.append((asset, key))
+                months.add(key)
 
-    def fetch(item: tuple[str, date, str]) -> tuple[tuple[str, date, str], Manifest | None]:
-        asset, day, run_id = item
+    def fetch(item: tuple[str, PartitionKey]) -> tuple[tuple[str, PartitionKey], Manifest | None]:
         try:
-            return item, read_manifest(store, asset, PartitionKey(game_date=day, run_id=run_id))
+            return item, read_manifest(store, *item)
         except ManifestError:
             return item, None
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        found = dict(pool.map(fetch, wanted))
+        found = dict(pool.map(fetch, set(wanted)))
     for day, view in views.items():
-        for asset in graph.order:
-            manifest = found.get((asset, day, view.run_id))
-            view.steps[asset] = StepView(asset, manifest.status if manifest else "missing", manifest)
+        for asset in slate_steps(graph):
+            keys = _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, view.run_id)
+            manifests = [m for k in keys if (m := found.get((asset, k))) is not None]
+            view.steps[asset] = StepView(asset, _status(manifests), manifests)
     return list(views.values())
+
+
+def slate_steps(graph: Graph) -> tuple[str, ...]:
+    """The steps a slate's run has (window-only history, like each slate's tracking, is not)."""
+    return tuple(a for a in graph.order if not graph.window_only(a))
+
+
+def _keys_of(shape: str, keys: list[PartitionKey], day: date, run_id: str) -> list[PartitionKey]:
+    """The partitions of one asset that a slate's run has: its own, its draft groups', its
+    date's settled one, or its month's newest run."""
+    if shape == "settled_date":
+        return [k for k in keys if k.game_date == day]
+    if shape == "month":
+        runs = sorted((k for k in keys if k.month == f"{day:%Y-%m}"), key=lambda k: k.run_id or "")
+        same = [k for k in runs if k.run_id == run_id]
+        return same or runs[-1:]
+    return [k for k in keys if k.game_date == day and k.run_id == run_id]
+
+
+def _status(manifests: list[Manifest]) -> str:
+    states = {m.status for m in manifests}
+    if not states:
+        return "missing"
+    if "failed" in states:
+        return "failed"
+    return "skipped" if states == {"skipped"} else "success"
 
 
 GLYPHS = {"success": "✓", "failed": "✗", "skipped": "↷", "missing": "·"}

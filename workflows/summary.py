@@ -7,7 +7,7 @@ import io
 import re
 import statistics
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -89,30 +89,43 @@ class Summary(BaseModel):
     gaps: list[dict[str, str]]
     accuracy: dict[str, float] = Field(default_factory=dict)
     caught_up: list[dict[str, str]] = Field(default_factory=list)
+    # Partitions read by slates but not one of them (a month's schedule, window slates).
+    shared_failures: list[str] = Field(default_factory=list)
     runner: dict[str, float | str]
 
     @property
     def failed(self) -> bool:
-        return self.partitions.get("failed", 0) > 0
+        return self.partitions.get("failed", 0) > 0 or bool(self.shared_failures)
 
     def failure_message(self, limit: int = 12) -> str:
         """One line naming the failed partitions and, for each, its failed steps and why."""
         why: dict[tuple[str, str], str] = {}
         for group in self.top_errors:
             asset, _, cause = group.signature.partition(": ")
-            for day in group.dates:
-                why.setdefault((day, asset), cause)
+            for where in group.dates:
+                why.setdefault((where, asset), cause)
         failed = [o for o in self.partition_outcomes if o.status == "failed"]
+
+        def step(day: str, label: str) -> str:
+            asset, _, group = label.partition(" / ")
+            return f"{label} ({why.get((f'{day} / {group}' if group else day, asset), 'failed')})"
+
         parts = [
-            f"{o.game_date}: "
-            + (", ".join(f"{s} ({why.get((o.game_date, s), 'failed')})" for s in o.failed_steps) or "blocked")
+            f"{o.game_date}: " + (", ".join(step(o.game_date, s) for s in o.failed_steps) or "blocked")
             for o in failed[:limit]
         ]
+        parts += [f"shared {s}" for s in self.shared_failures[:limit]]
         more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
         return (
             f"{len(failed)} of {self.partitions.get('planned', 0)} partition(s) failed "
             f"(backfill {self.backfill_id}): {'; '.join(parts)}{more}"
         )
+
+
+def _in_slate(result: TaskResult) -> str:
+    """A step partition named within its slate: `minutes.score`, `finalize.unified / draft group G`."""
+    group = result.partition_key.draft_group_id
+    return f"{result.asset} / draft group {group}" if group else result.asset
 
 
 def _accuracy(results: list[TaskResult]) -> dict[str, float]:
@@ -142,16 +155,16 @@ def build_summary(
     mode: str,
     caught_up: list[dict[str, str]] | None = None,
 ) -> Summary:
-    by_partition: dict[tuple[str, str], list[TaskResult]] = defaultdict(list)
+    by_slate: dict[date | None, list[TaskResult]] = defaultdict(list)
     for r in results:
-        by_partition[(r.game_date.isoformat(), r.run_id)].append(r)
+        by_slate[r.slate].append(r)
     outcomes = []
     for planned in plan.partitions:
         p = planned.partition
-        rs = by_partition[(p.game_date.isoformat(), p.run_id)]
-        failed = [r.asset for r in rs if r.status == "failed"]
-        blocked = [r.asset for r in rs if r.status == "blocked"]
-        not_due = [r.asset for r in rs if r.status == "skipped"]
+        rs = by_slate[p.game_date]
+        failed = [_in_slate(r) for r in rs if r.status == "failed"]
+        blocked = [_in_slate(r) for r in rs if r.status == "blocked"]
+        not_due = [_in_slate(r) for r in rs if r.status == "skipped"]
         if failed or blocked:
             status = "failed"
         elif all(r.status == "reused" for r in rs):
@@ -161,7 +174,7 @@ def build_summary(
         outcomes.append(
             PartitionOutcome(
                 game_date=p.game_date.isoformat(),
-                run_id=p.run_id,
+                run_id=p.run_id or "",
                 run_as_of_ts=p.as_of_iso(),
                 status=status,
                 failed_steps=failed,
@@ -170,6 +183,7 @@ def build_summary(
                 note=planned.note,
             )
         )
+    shared_failed = [r.label for r in by_slate[None] if r.status in ("failed", "blocked")]
     counts = Counter(o.status for o in outcomes)
     steps: dict[str, StepStats] = {}
     durations: dict[str, list[float]] = defaultdict(list)
@@ -201,7 +215,7 @@ def build_summary(
         ErrorGroup(
             signature=sig,
             count=len(rs),
-            dates=sorted({r.game_date.isoformat() for r in rs}),
+            dates=sorted({r.partition_key.describe() for r in rs}),
             example_message=rs[0].error or "",
             example_manifest=rs[0].manifest_key,
             example_log=next((k for k in reversed(rs[0].log_keys) if k.endswith("stderr.txt")), None),
@@ -235,7 +249,10 @@ def build_summary(
             "failed": counts.get("failed", 0),
             "skipped": counts.get("reused", 0),
             "no_slate": len(plan.no_slate),
+            "shared": len(by_slate[None]),
+            "shared_failed": len(shared_failed),
         },
+        shared_failures=shared_failed,
         partition_outcomes=outcomes,
         no_slate_dates=[d.isoformat() for d in plan.no_slate],
         steps=steps,
@@ -259,7 +276,7 @@ def summary_csv(results: list[TaskResult]) -> str:
     writer.writerow(
         [
             "game_date",
-            "run_id",
+            "partition",
             "asset",
             "status",
             "attempts",
@@ -274,7 +291,7 @@ def summary_csv(results: list[TaskResult]) -> str:
         writer.writerow(
             [
                 r.game_date.isoformat(),
-                r.run_id,
+                r.partition_key.segments(),
                 r.asset,
                 r.status,
                 r.attempts,

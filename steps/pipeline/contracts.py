@@ -50,6 +50,21 @@ MINUTES_SCORE = DataFrameSchema(
     strict=True,
 )
 
+# What tracking.roles promises the rate model: the required columns, one row per player.
+TRACKING_ROLES = DataFrameSchema(
+    {
+        "player_id": Column(str),
+        "games": Column("int64", Check.ge(1)),
+        "minutes": Column(float, Check.ge(0)),
+        "touches_per_min": Column(float, Check.in_range(0, 20)),
+        "usage_pct": Column(float, Check.in_range(0, 100)),
+        "role": Column(str, Check.isin(["primary", "secondary", "role"])),
+    },
+    name="tracking.roles",
+    unique=["player_id"],
+    strict=True,
+)
+
 RATES_FEATURES = DataFrameSchema(
     {
         "player_id": Column(str),
@@ -58,6 +73,7 @@ RATES_FEATURES = DataFrameSchema(
         "season_rate_eb": Column(float, Check.in_range(0, 5)),
         "recent_rate_eb": Column(float, Check.in_range(0, 5)),
         "pace": Column(float, Check.in_range(0.6, 1.4)),
+        "usage_pct": Column(float, Check.in_range(0, 100), nullable=True),
     },
     name="rates.features",
     unique=["player_id"],

@@ -12,6 +12,8 @@ from steps.pipeline.contracts import (
     SIM,
     UNIFIED,
 )
+from steps.pipeline.slate import group_rows
+from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import StepContext, StepSpec
 
 COVERAGE_CRITICAL = 0.90
@@ -49,7 +51,7 @@ def unify(
 
 def run_finalize(ctx: StepContext) -> None:
     frame = unify(
-        ctx.upstream("dk.salaries"),
+        group_rows(ctx, ctx.upstream("dk.salaries")),
         ctx.upstream("minutes.features", schema=MINUTES_FEATURES),
         ctx.upstream("minutes.score", schema=MINUTES_SCORE),
         ctx.upstream("rates.score", schema=RATES_SCORE),
@@ -130,7 +132,7 @@ def run_health(ctx: StepContext) -> None:
         unified,
         ctx.upstream("ingest.roster"),
         ctx.upstream("ingest.injuries"),
-        ctx.upstream("dk.salaries"),
+        group_rows(ctx, ctx.upstream("dk.salaries")),
     )
     for name, passed, severity, detail, value in report:
         ctx.check(name, passed, detail, severity=severity)
@@ -153,12 +155,13 @@ STEPS = [
             "sim.run",
             "ownership.score",
         ),
-        partition_keys=("game_date", "run_as_of_ts", "run_id", "draft_group_id"),
+        shape=DRAFT_GROUP,
     ),
     StepSpec(
         asset="health.checks",
         run=run_health,
         description="Coverage of expected active players (<90% fails, <95% warns), nulls and ranges",
         consumes=("finalize.unified", "ingest.roster", "ingest.injuries", "dk.salaries"),
+        shape=DRAFT_GROUP,
     ),
 ]

@@ -6,9 +6,13 @@ downstream steps read can never change, even if a scraper re-lands a snapshot la
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 
-from steps.pipeline.landing import SCHEMAS
+from steps.pipeline.landing import SCHEDULE, SCHEMAS
+from steps.runtime import asof
+from steps.runtime.shapes import DATE, MONTH
 from steps.runtime.step import StepContext, StepSpec
 
 REMEDIATION = {
@@ -24,6 +28,24 @@ REMEDIATION = {
 }
 
 
+def run_schedule(ctx: StepContext) -> None:
+    """A month's schedule: each day's as-of snapshot (days without games land none)."""
+    first = ctx.partition.game_date
+    days = [first + timedelta(days=i) for i in range(31) if (first + timedelta(days=i)).month == first.month]
+    picked = [c for c in asof.select_each(ctx.store, "schedule", dict.fromkeys(days, ctx.as_of)).values()]
+    frames = [
+        ctx.source("schedule", game_date=c.game_date, schema=SCHEDULE)
+        for c in picked
+        if not isinstance(c, asof.Gap)
+    ]
+    if not frames:  # no games this month as of the run: the contract's fail policy decides
+        ctx.source("schedule", game_date=first, schema=SCHEDULE)
+    frame = pd.concat([f for f in frames if f is not None], ignore_index=True)
+    ctx.write("data", frame.sort_values(["game_date", "game_id"]), unique=("game_id",))
+    ctx.metric("games", len(frame))
+    ctx.metric("days", len(frames))
+
+
 def _ingest(source: str) -> StepSpec:
     def run(ctx: StepContext) -> None:
         frame = ctx.source(source, schema=SCHEMAS[source])
@@ -35,13 +57,17 @@ def _ingest(source: str) -> StepSpec:
         ctx.metric("rows", len(frame))
 
     asset = "dk.salaries" if source == "salaries" else f"ingest.{source}"
-    keys = ("game_date", "run_as_of_ts", "run_id")
+    monthly = source == "schedule"
     return StepSpec(
         asset=asset,
-        run=run,
-        description=f"As-of snapshot of the {source} source, validated against the landing contract",
+        run=run_schedule if monthly else run,
+        description=(
+            "The month's schedule, each day as of the run, validated against the landing contract"
+            if monthly
+            else f"As-of snapshot of the {source} source, validated against the landing contract"
+        ),
         sources=(source,),
-        partition_keys=(*keys, "draft_group_id") if source == "salaries" else keys,
+        shape=MONTH if monthly else DATE,
         concurrency=(f"source.{source}",),
         gap_policy={source: "proceed" if source == "odds" else "fail"},
         remediation={source: REMEDIATION[source]},

@@ -12,6 +12,7 @@ import pandas as pd
 from steps.pipeline.contracts import LABELS_MINUTES, MINUTES_FEATURES, UNIFIED
 from steps.pipeline.landing import BOXSCORES
 from steps.pipeline.slate import settle_time
+from steps.runtime.shapes import SETTLED_DATE, Input
 from steps.runtime.step import SkipPartition, StepContext, StepSpec
 from steps.runtime.timefmt import iso_utc, utc_now
 
@@ -29,23 +30,30 @@ def run_boxscores(ctx: StepContext) -> None:
 
 
 def run_minutes(ctx: StepContext) -> None:
+    """Actual minutes and fantasy points of everyone in the box score. Not run-scoped: which
+    players a run projected is the accuracy step's business (a projected player absent here
+    sat, and counts as 0)."""
     box = ctx.upstream("labels.boxscores", schema=BOXSCORES)
-    unified = ctx.upstream("finalize.unified", schema=UNIFIED)
-    players = unified.drop_duplicates("player_id")[["player_id"]].sort_values("player_id")
-    actual = box.set_index("player_id")
-    frame = players.assign(
-        played=players["player_id"].isin(actual.index)
-        & (players["player_id"].map(actual["minutes"]).fillna(0) > 0),
-        actual_minutes=players["player_id"].map(actual["minutes"]).fillna(0.0).astype(float),
-        actual_fp=players["player_id"].map(actual["dk_fp"]).fillna(0.0).astype(float),
-    )
+    frame = pd.DataFrame(
+        {
+            "player_id": box["player_id"],
+            "played": box["minutes"] > 0,
+            "actual_minutes": box["minutes"].astype(float),
+            "actual_fp": box["dk_fp"].astype(float),
+        }
+    ).sort_values("player_id")
     ctx.write("data", frame, schema=LABELS_MINUTES, unique=("player_id",))
     ctx.metric("played", float(frame["played"].sum()))
 
 
 def accuracy_table(unified: pd.DataFrame, labels: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
     proj = unified.drop_duplicates("player_id")[["player_id", "fp_mean", "minutes_mean"]]
-    frame = proj.merge(labels, on="player_id").merge(
+    # A projected player missing from the box score sat: 0 minutes, 0 points.
+    frame = proj.merge(labels, on="player_id", how="left")
+    frame["played"] = frame["played"].astype("boolean").fillna(False).astype(bool)
+    frame["actual_minutes"] = frame["actual_minutes"].fillna(0.0)
+    frame["actual_fp"] = frame["actual_fp"].fillna(0.0)
+    frame = frame.merge(
         features[["player_id", "gp", "season_min_sum", "season_fp_sum"]], on="player_id", how="left"
     )
     # The naive baseline: season-average minutes times season-average rate, ignoring news.
@@ -111,18 +119,24 @@ STEPS = [
         sources=("boxscores",),
         concurrency=("source.boxscores",),
         remediation={"boxscores": "box scores land the morning after the slate; rerun after they do"},
+        shape=SETTLED_DATE,
         may_skip=True,  # not due before the slate settles
     ),
     StepSpec(
         asset="labels.minutes",
         run=run_minutes,
-        description="Actual minutes and fantasy points for every projected player (0 if they sat)",
-        consumes=("labels.boxscores", "finalize.unified"),
+        description="Actual minutes and fantasy points of every player in the box score",
+        consumes=("labels.boxscores",),
+        shape=SETTLED_DATE,
     ),
     StepSpec(
         asset="accuracy",
         run=run_accuracy,
-        description="MAE/RMSE of projected fantasy points and minutes, against a naive baseline",
-        consumes=("finalize.unified", "labels.minutes", "minutes.features"),
+        description="MAE/RMSE of the run's projections (all draft groups) against a naive baseline",
+        consumes=(
+            Input("finalize.unified", "draft_groups"),
+            Input("labels.minutes", after_as_of=True),  # the results settle after the run
+            "minutes.features",
+        ),
     ),
 ]

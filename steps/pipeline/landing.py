@@ -110,6 +110,23 @@ BOXSCORES = DataFrameSchema(
     strict=True,
 )
 
+# Player tracking, one snapshot per slate once its games are over (optical tracking feeds
+# land the morning after): how much each player had the ball.
+TRACKING = DataFrameSchema(
+    {
+        "game_id": Column(str),
+        "game_date": Column(str, Check.str_matches(r"^\d{4}-\d{2}-\d{2}$")),
+        "team": TEAM,
+        "player_id": PLAYER,
+        "minutes": Column(float, Check.in_range(0, 60)),
+        "touches": Column("int64", Check.ge(0)),
+        "usage_pct": Column(float, Check.in_range(0, 100)),
+    },
+    name="landing.tracking",
+    unique=["game_id", "player_id"],
+    strict=True,
+)
+
 SCHEMAS = {
     "schedule": SCHEDULE,
     "injuries": INJURIES,
@@ -118,6 +135,7 @@ SCHEMAS = {
     "roster": ROSTER,
     "salaries": SALARIES,
     "boxscores": BOXSCORES,
+    "tracking": TRACKING,
 }
 
 

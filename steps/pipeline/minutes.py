@@ -16,6 +16,7 @@ from steps.pipeline.contracts import MINUTES_FEATURES, MINUTES_SCORE
 from steps.pipeline.history import history_as_of, per_game_history, rest_days, salary_minutes_prior
 from steps.pipeline.landing import BOXSCORES
 from steps.pipeline.slate import LEAGUE_TOTAL, TEAM_MINUTES
+from steps.runtime.shapes import SEASON_TO_DATE, Input
 from steps.runtime.step import Resources, StepContext, StepSpec
 
 MODEL_FEATURES = [
@@ -55,7 +56,8 @@ def design(frame: pd.DataFrame, started: pd.Series) -> np.ndarray:
 
 # ---- minutes.features -------------------------------------------------------------------
 def build_features(ctx: StepContext) -> pd.DataFrame:
-    schedule = ctx.upstream("ingest.schedule")
+    month = ctx.upstream("ingest.schedule")
+    schedule = month[month["game_date"] == ctx.game_date.isoformat()]
     salaries = ctx.upstream("dk.salaries")
     roster = ctx.upstream("ingest.roster").set_index("player_id")
     injuries = ctx.upstream("ingest.injuries").set_index("player_id")
@@ -223,14 +225,13 @@ def run_score(ctx: StepContext) -> None:
     ctx.metric("projected_minutes_total", float(frame["minutes_mean"].sum()))
 
 
-SEASON_KEYS = ("game_date", "run_as_of_ts", "run_id", "season")
 STEPS = [
     StepSpec(
         asset="minutes.features",
         run=run_features,
         description="Per-player minutes features as of the run (history strictly before the slate)",
         consumes=(
-            "ingest.schedule",
+            Input("ingest.schedule", "month"),
             "dk.salaries",
             "ingest.roster",
             "ingest.injuries",
@@ -238,7 +239,6 @@ STEPS = [
             "ingest.lineups",
         ),
         sources=("boxscores",),
-        partition_keys=SEASON_KEYS,
         concurrency=("source.boxscores",),
     ),
     StepSpec(
@@ -246,7 +246,7 @@ STEPS = [
         run=run_train,
         description="Least-squares minutes model trained on this season's games before the cutoff",
         sources=("boxscores",),
-        partition_keys=SEASON_KEYS,
+        shape=SEASON_TO_DATE,  # trained on the season's games before the slate
         concurrency=("stage.train", "source.boxscores"),
         resources=Resources(cpu="500m", memory="1Gi", cpu_limit="1", memory_limit="2Gi"),
     ),

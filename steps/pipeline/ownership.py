@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 
 from steps.pipeline.contracts import OWNERSHIP, SIM
+from steps.pipeline.slate import group_rows
+from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import StepContext, StepSpec
 
 ROSTER_SLOTS = 8
@@ -40,11 +42,7 @@ def score_ownership(sim: pd.DataFrame, salaries: pd.DataFrame) -> pd.DataFrame:
 
 def run(ctx: StepContext) -> None:
     sim = ctx.upstream("sim.run", schema=SIM)
-    salaries = ctx.upstream("dk.salaries")
-    if ctx.partition.draft_group_id:
-        salaries = salaries[salaries["draft_group_id"] == ctx.partition.draft_group_id]
-        if salaries.empty:
-            raise ValueError(f"draft group {ctx.partition.draft_group_id!r} is not on this slate")
+    salaries = group_rows(ctx, ctx.upstream("dk.salaries"))
     frame = score_ownership(sim, salaries)
     ctx.write("data", frame, schema=OWNERSHIP, unique=("draft_group_id", "player_id"))
     ctx.metric("draft_groups", frame["draft_group_id"].nunique())
@@ -56,6 +54,6 @@ STEPS = [
         run=run,
         description="Projected ownership % per player and draft group",
         consumes=("sim.run", "dk.salaries"),
-        partition_keys=("game_date", "run_as_of_ts", "run_id", "draft_group_id"),
+        shape=DRAFT_GROUP,
     )
 ]

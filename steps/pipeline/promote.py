@@ -6,6 +6,7 @@ from steps.runtime import layout
 from steps.runtime.errors import PointerRefused
 from steps.runtime.partition import Partition
 from steps.runtime.pointer import current_run, promote
+from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import SkipPartition, StepContext, StepSpec
 from steps.runtime.store import Store
 
@@ -24,7 +25,7 @@ def run(ctx: StepContext) -> None:
     try:
         pointer = promote(
             ctx.store,
-            layout.pointer_scope(PUBLISHED_ASSET, ctx.game_date),
+            layout.pointer_scope(PUBLISHED_ASSET, ctx.partition.key),
             asset=PUBLISHED_ASSET,
             key=ctx.partition.key,
             reason=reason,
@@ -63,7 +64,7 @@ def run(ctx: StepContext) -> None:
 
 
 def pointer_missing(store: Store, partition: Partition) -> bool:
-    return current_run(store, layout.pointer_scope(PUBLISHED_ASSET, partition.game_date)) is None
+    return current_run(store, layout.pointer_scope(PUBLISHED_ASSET, partition.key)) is None
 
 
 STEPS = [
@@ -74,6 +75,7 @@ STEPS = [
         consumes=("health.checks", "finalize.unified", "minutes.train"),
         concurrency=("stage.promote",),
         retries=3,
+        shape=DRAFT_GROUP,  # each draft group has its own current pointer
         rerun_if=pointer_missing,
         may_skip=True,  # a newer run is current: nothing to promote
     )

@@ -16,7 +16,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from steps.runtime.shapes import Input
 from steps.runtime.step import StepContext, StepSpec
+from steps.runtime.store import frame_to_parquet
 
 TAIL = 2000
 
@@ -26,7 +28,7 @@ class ScriptFailed(RuntimeError):
 
 
 def script_step(
-    name: str, command: Sequence[str], *, consumes: tuple[str, ...], description: str
+    name: str, command: Sequence[str], *, consumes: tuple[str | Input, ...], description: str
 ) -> StepSpec:
     asset = f"script.{name}"
 
@@ -38,14 +40,14 @@ def script_step(
             env = dict(os.environ)
             env.update(
                 PIPELINE_GAME_DATE=ctx.game_date.isoformat(),
-                PIPELINE_RUN_ID=ctx.partition.run_id,
+                PIPELINE_RUN_ID=ctx.partition.run_id or "",
                 PIPELINE_AS_OF=ctx.partition.as_of_iso(),
                 PIPELINE_OUTPUT_DIR=str(out_dir),
             )
-            for upstream in consumes:
-                data, _ = ctx.upstream_bytes(upstream, "data")
+            for item in ctx.spec.inputs:
+                upstream = item.asset
                 local = work / f"{upstream}.parquet"
-                local.write_bytes(data)
+                local.write_bytes(frame_to_parquet(ctx.upstream(upstream)))
                 env[f"PIPELINE_INPUT_{upstream.upper().replace('.', '_')}"] = str(local)
             argv = [sys.executable if part == "{python}" else part for part in command]
             started = time.monotonic()
@@ -73,7 +75,7 @@ STEPS = [
     script_step(
         "dk_export",
         ["{python}", "-m", "steps.pipeline.legacy.dk_export"],
-        consumes=("finalize.unified",),
+        consumes=(Input("finalize.unified", "draft_groups"),),  # the whole slate: every draft group
         description="The team's existing DK upload exporter, run as a black box",
     )
 ]

@@ -79,7 +79,6 @@ STEPS = [
         run=run,
         description="Monte Carlo fantasy-point distribution per player (mean, sd, p10/p50/p90)",
         consumes=("minutes.score", "rates.score"),
-        partition_keys=("game_date", "run_as_of_ts", "run_id", "profile", "worlds"),
         concurrency=("stage.sim",),
         resources=Resources(cpu="1", memory="1Gi", cpu_limit="2", memory_limit="3Gi"),
     )

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from steps.runtime.errors import MissingInput
 
 ET = ZoneInfo("America/New_York")
 LEAGUE_TOTAL = 224.0
@@ -16,6 +21,15 @@ DEFAULT_WORLDS = 1000
 def settle_time(game_date: date) -> datetime:
     """When a slate's box scores are final: noon ET the next day."""
     return datetime.combine(game_date + timedelta(days=1), time(12, 0), tzinfo=ET)
+
+
+def group_rows(ctx: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a date-level table that belong to this partition's draft group."""
+    group = ctx.partition.draft_group_id
+    rows = frame[frame["draft_group_id"] == group]
+    if rows.empty:
+        raise MissingInput(f"draft group {group!r} is not on the {ctx.game_date} slate")
+    return rows
 
 
 def stable_seed(*parts: object) -> int:

@@ -12,22 +12,27 @@ ENTRYPOINT = ["python", "-m", "steps"]
 def step_argv(
     asset: str,
     *,
-    game_date: str,
-    run_id: str,
+    game_date: str | None,
+    run_id: str | None,
     as_of: str,
     store: str,
     correlation_id: str,
+    month: str | None = None,
     season: str | None = None,
     draft_group_id: str | None = None,
     profile: str | None = None,
     worlds: str | None = None,
     orchestrator_run_id: str | None = None,
     outputs_dir: str | None = None,
+    reason: str | None = None,
     python: str = "python",
 ) -> list[str]:
     argv = [python, "-m", "steps", asset]
-    argv += ["--game-date", game_date, "--run-id", run_id, "--as-of", as_of]
-    argv += ["--store", store, "--correlation-id", correlation_id]
+    optional = {"--game-date": game_date, "--month": month, "--run-id": run_id}
+    for flag, value in optional.items():
+        if value is not None:
+            argv += [flag, value]
+    argv += ["--as-of", as_of, "--store", store, "--correlation-id", correlation_id]
     optional = {
         "--season": season,
         "--draft-group-id": draft_group_id,
@@ -35,6 +40,7 @@ def step_argv(
         "--worlds": worlds,
         "--orchestrator-run-id": orchestrator_run_id,
         "--outputs-dir": outputs_dir,
+        "--reason": reason,
     }
     for flag, value in optional.items():
         if value is not None:

@@ -42,9 +42,15 @@ def manifest_date_prefix(asset: str, game_date: date) -> str:
     return f"{manifest_asset_prefix(asset)}{_d(game_date)}/"
 
 
-def pointer_scope(asset: str, game_date: date) -> str:
-    """The folder holding an asset's pointer for one date and its history."""
-    return f"current/{check_token(asset, 'asset')}/{_d(game_date)}/"
+def manifest_scope_prefix(asset: str, key: PartitionKey) -> str:
+    """Every run's manifest of one partition (the key without its run) lies under this."""
+    return f"{manifest_asset_prefix(asset)}{key.scope().segments()}/"
+
+
+def pointer_scope(asset: str, key: PartitionKey) -> str:
+    """The folder holding an asset's pointer for one partition (all runs) and its history:
+    `current/<asset>/game_date=<D>/[draft_group=<G>/]`."""
+    return f"current/{check_token(asset, 'asset')}/{key.scope().segments()}/"
 
 
 def model_pointer_scope(model: str) -> str:
@@ -60,5 +66,9 @@ def event_key(ts: datetime, event_id: str) -> str:
     return f"events/{stamp[:8]}/{stamp}-{check_token(event_id, 'event id')}.json"
 
 
+def log_prefix(asset: str, key: PartitionKey) -> str:
+    return f"logs/{check_token(asset, 'asset')}/{key.segments()}/"
+
+
 def log_key(asset: str, key: PartitionKey, attempt: int, stream: str) -> str:
-    return f"logs/{check_token(asset, 'asset')}/{key.segments()}/attempt-{attempt}.{stream}.txt"
+    return f"{log_prefix(asset, key)}attempt-{attempt}.{stream}.txt"

@@ -98,6 +98,7 @@ class Manifest(_Strict):
     # Key figures (rows, coverage, MAE ...) surfaced in summaries and as Argo outputs.
     metrics: dict[str, float] = Field(default_factory=dict)
     attempt: int = 1
+    reason: str | None = None  # why this run was made (`--reason`, e.g. a backfill's)
 
     @property
     def key(self) -> PartitionKey:
@@ -145,10 +146,10 @@ def require_success(store: Store, asset: str, key: PartitionKey) -> Manifest:
     return manifest
 
 
-def list_manifests_for_date(store: Store, asset: str, game_date: Any) -> list[Manifest]:
-    """Every manifest of an asset for one date (one paginated listing)."""
+def list_manifests(store: Store, prefix: str) -> list[Manifest]:
+    """Every manifest under a prefix (one paginated listing), e.g. every run of a partition."""
     out = []
-    for info in store.list(layout.manifest_date_prefix(asset, game_date)):
+    for info in store.list(prefix):
         if info.key.endswith("/manifest.json"):
             out.append(parse_manifest(store.get_bytes(info.key), store.describe(info.key)))
     return out

@@ -10,9 +10,10 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from steps.runtime.errors import InvalidPartition
+from steps.runtime.shapes import SHAPES, ShapeName
 from steps.runtime.timefmt import iso_utc
 
 # Letters, digits, dot, underscore, dash; must start with a letter or digit. No `/`, `\`,
@@ -81,42 +82,106 @@ def parse_as_of(value: Any) -> datetime:
     return value.astimezone(UTC)
 
 
+_SEGMENTS = (
+    ("month", "month"),
+    ("game_date", "game_date"),
+    ("draft_group_id", "draft_group"),
+    ("run_id", "run"),
+)
+
+
 class PartitionKey(BaseModel):
-    """The part of a partition that appears in keys: `game_date=<D>/run=<run_id>`."""
+    """The part of a partition that appears in keys, in its shape's order, e.g.
+    `game_date=<D>/run=<run_id>`, `month=<YYYY-MM>/run=<run_id>`,
+    `game_date=<D>/draft_group=<G>/run=<run_id>`, or `game_date=<D>` (not run-scoped)."""
 
     model_config = ConfigDict(frozen=True)
 
-    game_date: date
-    run_id: str
+    month: str | None = None
+    game_date: date | None = None
+    draft_group_id: str | None = None
+    run_id: str | None = None
 
     def segments(self) -> str:
-        return f"game_date={self.game_date.isoformat()}/run={self.run_id}"
+        parts = [
+            f"{label}={self._text(field)}" for field, label in _SEGMENTS if getattr(self, field) is not None
+        ]
+        return "/".join(parts)
+
+    def scope(self) -> PartitionKey:
+        """The same partition for every run: where its pointer lives."""
+        return self.model_copy(update={"run_id": None})
+
+    def describe(self) -> str:
+        """How people name it: `2025-01`, `2025-01-12`, `2025-01-12 / draft group 118223`."""
+        words = [self.month or "", self.game_date.isoformat() if self.game_date else ""]
+        text = " ".join(w for w in words if w)
+        return f"{text} / draft group {self.draft_group_id}" if self.draft_group_id else text
+
+    def _text(self, field: str) -> str:
+        value = getattr(self, field)
+        return value.isoformat() if isinstance(value, date) else str(value)
 
     @classmethod
     def from_segments(cls, text: str) -> PartitionKey:
-        parts = text.strip("/").split("/")
-        if len(parts) != 2:
-            raise InvalidPartition(f"expected 'game_date=<D>/run=<run_id>', got {text!r}")
-        fields: dict[str, str] = {}
-        for part, name in zip(parts, ("game_date", "run"), strict=True):
-            prefix = f"{name}="
-            if not part.startswith(prefix):
-                raise InvalidPartition(f"expected segment '{prefix}...', got {part!r}")
-            fields[name] = part[len(prefix) :]
+        parts = [p for p in text.strip("/").split("/") if p]
+        labels = [label for _, label in _SEGMENTS]
+        fields: dict[str, Any] = {}
+        position = 0
+        for part in parts:
+            name, sep, value = part.partition("=")
+            if not sep or name not in labels[position:]:
+                raise InvalidPartition(
+                    f"expected segments like 'game_date=<D>/run=<run_id>' in that order, got {text!r}"
+                )
+            position = labels.index(name) + 1
+            fields[name] = value
+        if ("month" in fields) == ("game_date" in fields) or (
+            "draft_group" in fields and "run" not in fields
+        ):
+            raise InvalidPartition(
+                f"expected one of month=<YYYY-MM> or game_date=<D>, then [draft_group=<G>/]run=<run_id>, got {text!r}"
+            )
         return cls(
-            game_date=parse_game_date(fields["game_date"]),
-            run_id=check_token(fields["run"], "run_id"),
+            month=_check_month(fields["month"]) if "month" in fields else None,
+            game_date=parse_game_date(fields["game_date"]) if "game_date" in fields else None,
+            draft_group_id=check_token(fields["draft_group"], "draft_group_id")
+            if "draft_group" in fields
+            else None,
+            run_id=check_token(fields["run"], "run_id") if "run" in fields else None,
         )
 
 
+def _check_month(value: Any) -> str:
+    if not isinstance(value, str) or not _MONTH.match(value):
+        raise InvalidPartition(f"month {value!r} is not YYYY-MM")
+    return value
+
+
+def month_of(day: date) -> str:
+    return f"{day:%Y-%m}"
+
+
+def season_of(day: date) -> int:
+    """The NBA season a date belongs to: it starts in the autumn (August on), named by its first year."""
+    return day.year if day.month >= 8 else day.year - 1
+
+
 class Partition(BaseModel):
-    """One unit of work: an ET slate date, what we knew at `run_as_of_ts`, and a run id."""
+    """One unit of work of one step: the values its shape keys on (steps/runtime/shapes.py)
+    and what we knew at `run_as_of_ts`.
+
+    `game_date` is the slate date; for a month partition, the month's first day. A partition
+    that is not run-scoped (a settled date) has no `run_id`; its `run_as_of_ts` is the time
+    its results settle.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    shape: ShapeName = "date"
     game_date: date
     run_as_of_ts: datetime
-    run_id: str
+    run_id: str | None
     draft_group_id: str | None = None
     season: Annotated[int, Field(ge=1946, le=2100)] | None = None
     month: str | None = None
@@ -136,18 +201,32 @@ class Partition(BaseModel):
     @field_validator("run_id", "draft_group_id", "profile", mode="before")
     @classmethod
     def _token(cls, value: Any, info: Any) -> Any:
-        if value is None and info.field_name != "run_id":
+        if value is None:
             return None
         return check_token(value, info.field_name)
 
     @field_validator("month", mode="before")
     @classmethod
     def _month(cls, value: Any) -> Any:
-        if value is None:
-            return None
-        if not isinstance(value, str) or not _MONTH.match(value):
-            raise InvalidPartition(f"month {value!r} is not YYYY-MM")
-        return value
+        return None if value is None else _check_month(value)
+
+    @model_validator(mode="after")
+    def _fits_shape(self) -> Partition:
+        shape = SHAPES[self.shape]
+        if shape.run_scoped and self.run_id is None:
+            raise ValueError(f"a {shape.name} partition needs a run_id")
+        if not shape.run_scoped and self.run_id is not None:
+            raise ValueError(f"a {shape.name} partition is not run-scoped: it takes no run_id")
+        if "draft_group" in shape.keys and self.draft_group_id is None:
+            raise ValueError("a draft_group partition needs a draft_group_id")
+        if "draft_group" not in shape.keys and self.draft_group_id is not None:
+            raise ValueError(f"a {shape.name} partition takes no draft_group_id")
+        if shape.name == "month":
+            if self.month is None:
+                raise ValueError("a month partition needs a month (YYYY-MM)")
+            if month_of(self.game_date) != self.month or self.game_date.day != 1:
+                raise ValueError(f"a month partition's game_date is its first day, not {self.game_date}")
+        return self
 
     @classmethod
     def build(cls, **values: Any) -> Partition:
@@ -159,10 +238,19 @@ class Partition(BaseModel):
 
     @property
     def key(self) -> PartitionKey:
-        return PartitionKey(game_date=self.game_date, run_id=self.run_id)
+        keys = SHAPES[self.shape].keys
+        return PartitionKey(
+            month=self.month if "month" in keys else None,
+            game_date=self.game_date if "game_date" in keys else None,
+            draft_group_id=self.draft_group_id if "draft_group" in keys else None,
+            run_id=self.run_id if "run" in keys else None,
+        )
 
     def segments(self) -> str:
         return self.key.segments()
+
+    def describe(self) -> str:
+        return self.key.describe()
 
     def as_of_iso(self) -> str:
         return iso_utc(self.run_as_of_ts)

@@ -47,6 +47,7 @@ class Pointer(BaseModel):
     scope: str
     asset: str
     game_date: date
+    draft_group_id: str | None = None
     run_id: str
     manifest_path: str
     run_as_of_ts: datetime
@@ -59,7 +60,7 @@ class Pointer(BaseModel):
 
     @property
     def key(self) -> PartitionKey:
-        return PartitionKey(game_date=self.game_date, run_id=self.run_id)
+        return PartitionKey(game_date=self.game_date, draft_group_id=self.draft_group_id, run_id=self.run_id)
 
 
 def pointer_key(scope: str) -> str:
@@ -117,6 +118,8 @@ def promote(
     max_attempts: int = 50,
 ) -> Pointer:
     """Point `scope` at (asset, key). Idempotent when it already points there."""
+    if key.game_date is None or key.run_id is None:
+        raise PointerRefused(f"only a run of a dated partition can be current, not {key.segments()}")
     manifest = require_success(store, asset, key)
     manifest_path = layout.manifest_key(asset, key)
     actor = promoted_by or default_actor()
@@ -138,6 +141,7 @@ def promote(
             scope=scope,
             asset=asset,
             game_date=key.game_date,
+            draft_group_id=key.draft_group_id,
             run_id=key.run_id,
             manifest_path=manifest_path,
             run_as_of_ts=manifest.partition.run_as_of_ts,

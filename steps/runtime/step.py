@@ -24,6 +24,7 @@ from steps.runtime.environment import git_sha, hostname, python_version
 from steps.runtime.errors import CheckFailed, Deterministic, MissingInput
 from steps.runtime.events import emit
 from steps.runtime.faults import maybe_fault, skip_work
+from steps.runtime.inputs import resolve_input
 from steps.runtime.manifest import (
     CheckRecord,
     EnvironmentRecord,
@@ -33,12 +34,10 @@ from steps.runtime.manifest import (
     Manifest,
     OutputRecord,
     Timing,
-    list_manifests_for_date,
-    read_manifest,
     write_manifest,
 )
 from steps.runtime.partition import Partition
-from steps.runtime.pointer import current_run
+from steps.runtime.shapes import DATE, Input, Shape
 from steps.runtime.store import Store, content_hash, frame_to_parquet
 from steps.runtime.timefmt import iso_utc, utc_now
 
@@ -60,9 +59,10 @@ class StepSpec:
     asset: str
     run: Callable[[StepContext], None]
     description: str
-    consumes: tuple[str, ...] = ()
+    # Inputs: an asset name (mapped `same`), or an Input naming another mapping.
+    consumes: tuple[str | Input, ...] = ()
     sources: tuple[str, ...] = ()
-    partition_keys: tuple[str, ...] = ("game_date", "run_as_of_ts", "run_id")
+    shape: Shape = DATE  # what one partition of this asset is
     concurrency: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)
     retries: int | None = None  # None: the configured default (workflows config)
@@ -78,6 +78,20 @@ class StepSpec:
 
     def policy_for(self, source: str) -> GapPolicy:
         return self.gap_policy.get(source, "fail")
+
+    @property
+    def inputs(self) -> tuple[Input, ...]:
+        return tuple(c if isinstance(c, Input) else Input(c) for c in self.consumes)
+
+    @property
+    def consumed_assets(self) -> tuple[str, ...]:
+        return tuple(i.asset for i in self.inputs)
+
+    def input(self, asset: str) -> Input:
+        for item in self.inputs:
+            if item.asset == asset:
+                return item
+        raise MissingInput(f"{self.asset} does not declare {asset} as an input")
 
 
 class SkipPartition(Exception):
@@ -180,16 +194,26 @@ class StepContext:
 
     # ---- upstream assets -------------------------------------------------------------
     def resolve_upstream(self, asset: str) -> Manifest:
-        return resolve_upstream(self.store, asset, self.partition)
+        """The one run of `asset` this partition reads (a `same` or `month` input)."""
+        [manifest] = self.resolve_all(asset)
+        return manifest
+
+    def resolve_all(self, asset: str) -> list[Manifest]:
+        """Every run this partition reads of `asset`: one, or one per draft group or date."""
+        item = self.spec.input(asset)
+        return resolve_input(self.store, item, shape_of(asset), self.partition)
 
     def upstream(
         self, asset: str, output: str = "data", *, schema: DataFrameSchema | None = None
     ) -> pd.DataFrame:
-        manifest = self.resolve_upstream(asset)
-        record = manifest.output(output)
-        frame = self.store.get_parquet(record.path)
-        self._record_upstream(asset, manifest, record)
-        if schema is not None:
+        """The input as one frame: for `draft_groups` and `window`, every partition's rows."""
+        frames = []
+        for manifest in self.resolve_all(asset):
+            record = manifest.output(output)
+            frames.append(self.store.get_parquet(record.path))
+            self._record_upstream(asset, manifest, record)
+        frame = pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+        if schema is not None and (len(frame) or len(frames) == 1):
             frame = enforce(frame, schema, f"{self.spec.asset} input {asset}")
         return frame
 
@@ -256,34 +280,12 @@ class StepContext:
         self.metrics[name] = round(float(value), 6)
 
 
-def resolve_upstream(store: Store, asset: str, partition: Partition) -> Manifest:
-    """Which run of `asset` a step in `partition` reads.
+def shape_of(asset: str) -> Shape:
+    """A registered step's shape; a step outside the registry (a test's) is date-shaped."""
+    from steps.registry import all_steps
 
-    1. the same run (the normal case inside one DAG execution);
-    2. the asset's current pointer for the date, if it is not from after our as-of;
-    3. the latest success manifest for the date at or before our as-of.
-    Nothing from after `run_as_of_ts` is ever chosen.
-    """
-    same = read_manifest(store, asset, partition.key)
-    if same is not None and same.status == "success":
-        return same
-    pointer = current_run(store, layout.pointer_scope(asset, partition.game_date))
-    if pointer is not None and pointer.run_as_of_ts <= partition.run_as_of_ts:
-        found = read_manifest(store, asset, pointer.key)
-        if found is not None and found.status == "success":
-            return found
-    candidates = [
-        m
-        for m in list_manifests_for_date(store, asset, partition.game_date)
-        if m.status == "success" and m.partition.run_as_of_ts <= partition.run_as_of_ts
-    ]
-    if candidates:
-        return max(candidates, key=lambda m: (m.partition.run_as_of_ts, m.partition.run_id))
-    raise MissingInput(
-        f"upstream {asset} has no success manifest for {partition.game_date} at or before "
-        f"{partition.as_of_iso()} (run {partition.run_id}); run it first, e.g. "
-        f"`pipeline run --start {partition.game_date} --end {partition.game_date} --steps {asset}`"
-    )
+    spec = all_steps().get(asset)
+    return spec.shape if spec else DATE
 
 
 def _snippet(exc: BaseException) -> str:
@@ -300,6 +302,7 @@ def execute(
     correlation_id: str,
     orchestrator_run_id: str | None = None,
     attempt: int = 1,
+    reason: str | None = None,
 ) -> Manifest:
     """Run one step for one partition; always leaves a manifest (success, skipped or failed)."""
     started = utc_now()
@@ -373,6 +376,7 @@ def execute(
         correlation_id=correlation_id,
         metrics=ctx.metrics,
         attempt=attempt,
+        reason=reason,
     )
     write_manifest(store, manifest)
     emit(

@@ -97,7 +97,7 @@ def test_minio_restart_mid_backfill_completes(tmp_path: Path, monkeypatch: pytes
         config.write_text(
             "runner:\n  max_parallel: 2\n  retries: {limit: 4, backoff_seconds: 2, factor: 2, max_backoff_seconds: 8}\n"
             "limits: {source.schedule: 2, source.injuries: 1, source.odds: 1, source.lineups: 1, source.roster: 2, "
-            "source.salaries: 1, source.boxscores: 2, stage.train: 1, stage.sim: 1, stage.promote: 1}\n"
+            "source.salaries: 1, source.boxscores: 2, source.tracking: 2, stage.train: 1, stage.sim: 1, stage.promote: 1}\n"
         )
         proc = subprocess.Popen(
             [

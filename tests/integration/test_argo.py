@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import yaml
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import PartitionKey
 from steps.runtime.store import open_store
+from tests.argo_rules import sample_item, sample_shared
 from tests.chart import CHART, by_kind, chart_objects, helm_binary
 from tests.strict import REPO, reference_errors, strict_errors
 from workflows import argo
@@ -22,14 +24,7 @@ from workflows.render import generated_objects, render
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()
-PARTITION = {
-    "game_date": "2024-11-18",
-    "run_id": "20241118T233000Z-base-w200",
-    "as_of": "2024-11-18T23:30:00Z",
-    "season": "2024",
-    "profile": "base",
-    "worlds": "200",
-}
+PARTITION = sample_item("2024-11-18", "2024-11-18T23:30:00Z", worlds=200)
 
 
 def rendered() -> list[dict]:
@@ -37,7 +32,12 @@ def rendered() -> list[dict]:
     objects.append(
         argo.to_dict(
             argo.range_workflow(
-                [PARTITION] * 70, correlation_id="bf-test", store_url="s3://projections", cfg=CONFIG
+                graph=GRAPH,
+                shared=sample_shared(),
+                partitions=[PARTITION] * 70,
+                correlation_id="bf-test",
+                store_url="s3://projections",
+                cfg=CONFIG,
             )
         )
     )
@@ -54,7 +54,7 @@ def test_rendered_objects_validate_strictly(obj: dict) -> None:
 
 
 def test_strict_validation_rejects_unknown_fields() -> None:
-    obj = argo.to_dict(argo.cron_workflow(CONFIG))
+    obj = argo.to_dict(argo.cron_workflow(GRAPH, CONFIG))
     obj["spec"]["schedule"] = "0 17 * * *"  # removed in Argo v4
     obj["spec"]["workflowSpec"]["templates"][0]["bogus"] = 1
     errors = strict_errors(obj)
@@ -80,7 +80,9 @@ def test_every_reference_resolves() -> None:
 def test_scale_four_seasons_stays_within_argo_limits() -> None:
     items = [dict(PARTITION, game_date=f"d{i:04d}") for i in range(700)]
     wf = argo.to_dict(
-        argo.range_workflow(items, correlation_id="bf-scale", store_url="s3://projections", cfg=CONFIG)
+        argo.range_workflow(
+            items, correlation_id="bf-scale", store_url="s3://projections", cfg=CONFIG, graph=GRAPH
+        )
     )
     size = len(yaml.safe_dump(wf))
     assert size < 256 * 1024  # far below etcd's ~1.5 MB object limit
@@ -105,33 +107,93 @@ def _substitute(text: str, values: dict[str, str]) -> str:
 
 
 def test_each_container_command_runs_locally(seeded: str, tmp_path: Path) -> None:
-    """Run every rendered step container's command, parameters substituted, in DAG order."""
-    template = generated_objects(GRAPH, CONFIG)["workflowtemplate-partition.yaml"]
+    """Run every rendered step container's command, parameters substituted, in DAG order, the
+    way the controller would: the shared stage first, then the slate's DAG, and the draft-group
+    DAG once per group its `dk.salaries` task output."""
+    objects = generated_objects(GRAPH, CONFIG)
+    template = objects["workflowtemplate-partition.yaml"]
     containers = {t["name"]: t for t in template["spec"]["templates"] if "container" in t}
-    dag = next(t for t in template["spec"]["templates"] if t["name"] == "partition")["dag"]["tasks"]
-    values = {**PARTITION, "store": seeded, "correlation_id": "conformance"}
-    env = dict(os.environ)
+    dags = {t["name"]: t["dag"]["tasks"] for t in template["spec"]["templates"] if "dag" in t}
     store = open_store(seeded)
-    for task in dag:  # rendered in topological order
-        container = containers[task["template"]]["container"]
-        outputs = tmp_path / task["name"]
-        argv = [_substitute(a, values).replace(argo.OUTPUTS_DIR, str(outputs)) for a in container["command"]]
+    values = {**PARTITION, "store": seeded, "correlation_id": "conformance", "reason": "argo conformance"}
+    ran: list[str] = []
+
+    def run_task(task: dict, values: dict[str, str]) -> Path:
+        spec = containers[task["template"]]
+        outputs = tmp_path / f"{task['name']}-{values.get('draft_group', '')}"
+        given = {
+            p["name"]: _substitute(p["value"], values)
+            for p in task.get("arguments", {}).get("parameters", [])
+        }
+        argv = [
+            _substitute(a, given).replace(argo.OUTPUTS_DIR, str(outputs))
+            for a in spec["container"]["command"]
+        ]
         assert "{{" not in " ".join(argv), argv
         argv[0] = sys.executable if argv[0] == "python" else argv[0]
-        result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False, timeout=300)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, env=dict(os.environ), check=False, timeout=300
+        )
         assert result.returncode == 0, f"{task['name']}: {result.stderr}"
         assert (outputs / "status").read_text() == "success", task["name"]
-        asset = containers[task["template"]]["metadata"]["labels"]["projections/asset"]
-        manifest = read_manifest(
-            store,
-            asset,
-            PartitionKey.from_segments(f"game_date={PARTITION['game_date']}/run={PARTITION['run_id']}"),
-        )
-        assert (
-            manifest is not None
-            and manifest.status == "success"
-            and manifest.environment.orchestrator_run_id == "conformance"
-        )
+        asset = spec["metadata"]["labels"]["projections/asset"]
+        manifest = read_manifest(store, asset, _key(asset, given))
+        assert manifest is not None and manifest.status == "success"
+        assert manifest.environment.orchestrator_run_id == "conformance"
+        assert manifest.reason == "argo conformance"  # `pipeline submit --reason`, in every manifest
+        ran.append(asset)
+        return outputs
+
+    shared = next(
+        t
+        for t in generated_objects(GRAPH, CONFIG)["workflowtemplate-range.yaml"]["spec"]["templates"]
+        if t["name"] == argo.SHARED_DAG
+    )
+    for task in shared["dag"]["tasks"]:  # the window slates before this one
+        for day in ("2024-11-15", "2024-11-16", "2024-11-17"):
+            item = {
+                "game_date": day,
+                "settled_as_of": f"{day[:8]}{int(day[8:]) + 1:02d}T17:00:00Z",
+                "season": "2024",
+            }
+            args = {
+                p["name"]: _substitute(
+                    p["value"].replace("{{item.", "{{inputs.parameters."), {**values, **item}
+                )
+                for p in task["arguments"]["parameters"]
+            }
+            run_task(
+                {
+                    "name": task["name"],
+                    "template": task["templateRef"]["template"],
+                    "arguments": {"parameters": [{"name": k, "value": v} for k, v in args.items()]},
+                },
+                {},
+            )
+    for task in dags["partition"]:  # rendered in dependency order
+        if task["name"] != argo.DRAFT_GROUPS_TASK:
+            out = run_task(task, values)
+            if task["template"] == argo.template_name("dk.salaries"):
+                groups = json.loads((out / "draft_groups.json").read_text())
+            continue
+        assert groups, "dk.salaries lists the slate's draft groups"
+        for group in groups:
+            for inner in dags[argo.DRAFT_GROUP_DAG]:
+                run_task(inner, {**values, "draft_group": group})
+    assert set(ran) == set(GRAPH.order)
+
+
+def _key(asset: str, given: dict[str, str]) -> PartitionKey:
+    shape = GRAPH.specs[asset].shape.name
+    if shape == "month":
+        return PartitionKey(month=given["month"], run_id=given["month_run_id"])
+    if shape == "settled_date":
+        return PartitionKey.from_segments(f"game_date={given['game_date']}")
+    return PartitionKey.from_segments(
+        f"game_date={given['game_date']}"
+        + (f"/draft_group={given['draft_group']}" if shape == "draft_group" else "")
+        + f"/run={given['run_id']}"
+    )
 
 
 def test_plan_and_summarize_containers_run_locally(seeded: str, tmp_path: Path) -> None:

@@ -4,65 +4,44 @@ for every pattern of step outcomes."""
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 import re
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from steps.runtime.partition import Partition
-from steps.runtime.store import open_store
-from tests.argo_rules import Unresolved, simulate_dag, volume_errors
+from steps.runtime.store import Store, open_store
+from tests.argo_rules import (
+    Unresolved,
+    sample_item,
+    sample_shared,
+    simulate_dag,
+    submitted_objects,
+    volume_errors,
+)
 from tests.chart import by_kind, chart_objects
 from workflows import argo
 from workflows.config import load_config
 from workflows.graph import pipeline_graph
 from workflows.local import LocalRunner, TaskResult
-from workflows.plan import Plan, PlannedPartition, StepPlan
+from workflows.plan import Plan, PlannedStep, expand_draft_groups, make_plan
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()
-ITEM = {
-    "game_date": "2025-01-06",
-    "run_id": "20250107T003000Z-base-w1000",
-    "as_of": "2025-01-07T00:30:00Z",
-    "season": "2024",
-    "profile": "base",
-    "worlds": "1000",
-}
 
 
 def library() -> dict[str, dict[str, Any]]:
     return by_kind(chart_objects(), "WorkflowTemplate")
 
 
-def submitted_objects() -> list[dict[str, Any]]:
-    """What runs on a cluster: the CronWorkflow, each WorkflowTemplate submitted on its own
-    (`argo submit --from workflowtemplate/...`), and the range Workflow `pipeline submit` builds."""
-    templates = library()
-    objects: list[dict[str, Any]] = list(by_kind(chart_objects(), "CronWorkflow").values())
-    for name, template in templates.items():
-        objects.append(
-            {
-                "kind": "Workflow",
-                "metadata": {"generateName": f"{name}-"},
-                "spec": {"workflowTemplateRef": {"name": template["metadata"]["name"]}},
-            }
-        )
-    objects.append(
-        argo.to_dict(
-            argo.range_workflow(
-                [ITEM] * 40, correlation_id="bf-rules", store_url="s3://projections", cfg=CONFIG
-            )
-        )
-    )
-    return objects
-
-
 @pytest.mark.parametrize(
-    "obj", submitted_objects(), ids=lambda o: o["metadata"].get("name") or o["metadata"]["generateName"]
+    "obj",
+    submitted_objects(chart_objects()),
+    ids=lambda o: o["metadata"].get("name") or o["metadata"]["generateName"],
 )
 def test_every_mount_is_declared_by_the_spec_that_runs_it(obj: dict[str, Any]) -> None:
     assert volume_errors(obj, library()) == []
@@ -75,58 +54,97 @@ def test_the_volume_rule_catches_a_template_ref_without_the_volume() -> None:
     del cron["spec"]["workflowSpec"]["volumes"]
     errors = volume_errors(cron, library())
     assert any("plan" in e and "volume 'scratch' not found in workflow spec" in e for e in errors), errors
-    rng = argo.to_dict(argo.range_workflow([ITEM], correlation_id="x", store_url="s3://p", cfg=CONFIG))
+    rng = argo.to_dict(
+        argo.range_workflow(
+            graph=GRAPH,
+            shared=sample_shared(),
+            partitions=[sample_item()],
+            correlation_id="x",
+            store_url="s3://p",
+            cfg=CONFIG,
+        )
+    )
     del rng["spec"]["volumes"]
     assert any("summarize" in e for e in volume_errors(rng, library()))
 
 
 # ---- one skip semantics on both runners ----------------------------------------------------
-PARTITION_DAG = next(
-    t for t in argo.to_dict(argo.partition_template(GRAPH, CONFIG))["spec"]["templates"] if "dag" in t
-)
+PARTITION_TEMPLATES = {
+    t["name"]: t
+    for t in argo.to_dict(argo.partition_template(GRAPH, CONFIG))["spec"]["templates"]
+    if "dag" in t
+}
+PARTITION_DAG = PARTITION_TEMPLATES["partition"]
 TASK_TO_ASSET = {argo.template_name(a): a for a in GRAPH.order}
 MAY_SKIP = [a for a in GRAPH.order if GRAPH.specs[a].may_skip]
+GROUPS = ["g1", "g2"]
+SLATE = date(2024, 11, 18)
+
+
+def outcome_of(pattern: dict[str, str], asset: str, group: str | None) -> str:
+    """A pattern names a step (`asset`) or one draft group's step (`asset@group`)."""
+    return pattern.get(f"{asset}@{group}") or pattern.get(asset, "success")
 
 
 class ScriptedRunner(LocalRunner):
-    """The local runner's real scheduling, with each step's outcome given instead of run."""
+    """The local runner's real scheduling, with each step's outcome given instead of run, and
+    the slate's draft groups fixed."""
 
-    def __init__(self, outcomes: dict[str, str], tmp: Path) -> None:
-        super().__init__(
-            open_store(f"file://{tmp}", create=True),
-            GRAPH,
-            CONFIG,
-            correlation_id="conformance",
-            mode="subprocess",
-        )
-        self.outcomes = outcomes
+    def __init__(self, pattern: dict[str, str], store: Store) -> None:
+        super().__init__(store, GRAPH, CONFIG, correlation_id="conformance", mode="subprocess")
+        self.pattern = pattern
 
-    def run_task(self, asset: str, planned: PlannedPartition) -> TaskResult:
-        p = planned.partition
-        return TaskResult(p.game_date, p.run_id, asset, self.outcomes.get(asset, "success"), attempts=1)  # type: ignore[arg-type]
+    def run_task(self, node: PlannedStep) -> TaskResult:
+        status = outcome_of(self.pattern, node.asset, node.partition.draft_group_id)
+        result = self._result(node, status)  # type: ignore[arg-type]
+        result.attempts = 1
+        return result
 
-
-def local_outcome(outcomes: dict[str, str], tmp: Path) -> dict[str, tuple[str, bool]]:
-    """Per step: its status, and whether the runner ran it (held-back steps have no attempt)."""
-    partition = Partition.build(
-        game_date=date(2025, 1, 6), run_as_of_ts=ITEM["as_of"], run_id=ITEM["run_id"], season=2024
-    )
-    planned = PlannedPartition(
-        partition=partition,
-        first_tip=datetime.fromisoformat("2025-01-07T01:00:00+00:00"),
-        steps={a: StepPlan(a, "run", "planned") for a in GRAPH.order},
-    )
-    results = ScriptedRunner(outcomes, tmp).run(Plan(graph=GRAPH, partitions=[planned]))
-    return {r.asset: (r.status, r.attempts > 0) for r in results}
+    def _after(self, node: PlannedStep, result: TaskResult, results: dict, pending: list) -> None:  # type: ignore[type-arg]
+        if node.asset == "dk.salaries" and result.status == "success":
+            for new in expand_draft_groups(self.plan, self.store, node.partition.key, GROUPS, resume=True):
+                self._admit(new, results, pending)
 
 
-def argo_outcome(outcomes: dict[str, str]) -> tuple[dict[str, str], str]:
-    def run(task: str) -> tuple[str, dict[str, str]]:
-        status = outcomes.get(TASK_TO_ASSET[task], "success")
-        return ("Failed", {}) if status == "failed" else ("Succeeded", {"status": status})
+@pytest.fixture(scope="module")
+def slate_plan(seeded_template: Path) -> Plan:
+    """A real plan of one slate (its month, its window of settled slates, its steps)."""
+    return make_plan(open_store(f"file://{seeded_template}"), GRAPH, CONFIG, start=SLATE, end=SLATE)
 
-    phases, dag = simulate_dag(PARTITION_DAG, run)
-    return {TASK_TO_ASSET[t]: p for t, p in phases.items()}, dag
+
+def local_outcome(
+    pattern: dict[str, str], plan: Plan, tmp: Path
+) -> dict[tuple[str, str | None], tuple[str, bool]]:
+    """Per slate step partition: its status, and whether the runner ran it."""
+    fresh = copy.deepcopy(plan)
+    results = ScriptedRunner(pattern, open_store(f"file://{tmp}", create=True)).run(fresh)
+    return {
+        (r.asset, r.partition_key.draft_group_id): (r.status, r.attempts > 0)
+        for r in results
+        # The slate's steps, and its month's schedule (a task of every slate's DAG on Argo).
+        if r.slate == SLATE or argo.stage(GRAPH, r.asset) == "slate"
+    }
+
+
+def argo_outcome(pattern: dict[str, str]) -> tuple[dict[tuple[str, str | None], str], str]:
+    def run(task: str, group: str | None) -> tuple[str, dict[str, str]]:
+        status = outcome_of(pattern, TASK_TO_ASSET[task], group)
+        outputs = {"status": status, "draft_groups": json.dumps(GROUPS)}
+        return ("Failed", {}) if status == "failed" else ("Succeeded", outputs)
+
+    phases, dag = simulate_dag(PARTITION_DAG, run, PARTITION_TEMPLATES)
+    out: dict[tuple[str, str | None], str] = {}
+    for name, phase in phases.items():
+        if "/" in name:
+            outer, inner = name.split("/")
+            out[(TASK_TO_ASSET[inner], outer[outer.index("(") + 1 : -1])] = phase
+        elif name != argo.DRAFT_GROUPS_TASK:
+            out[(TASK_TO_ASSET[name], None)] = phase
+    fanned = phases.get(argo.DRAFT_GROUPS_TASK)
+    for asset in GRAPH.order:  # a fan-out Argo held back holds back every group's steps
+        if argo.stage(GRAPH, asset) == "draft_group" and fanned in ("Omitted", "Skipped"):
+            out.update({(asset, g): fanned for g in GROUPS})
+    return out, dag
 
 
 # What the local runner calls each Argo phase of a task.
@@ -139,42 +157,66 @@ AGREES = {
 
 
 def outcome_patterns() -> list[dict[str, str]]:
+    steps = [a for a in GRAPH.order if argo.stage(GRAPH, a) != "shared"]
+    names = [f"{a}@{g}" if GRAPH.specs[a].shape.name == "draft_group" else a for a in steps for g in GROUPS]
+    names = sorted(set(names))
+    skippers = [
+        f"{a}@{g}" if GRAPH.specs[a].shape.name == "draft_group" else a for a in MAY_SKIP for g in GROUPS
+    ]
     patterns: list[dict[str, str]] = [{}]
-    patterns += [{a: "failed"} for a in GRAPH.order]
-    patterns += [{a: "skipped"} for a in MAY_SKIP]
-    patterns += [{s: "skipped", a: "failed"} for s in MAY_SKIP for a in GRAPH.order if a != s]
-    patterns += [dict.fromkeys(MAY_SKIP, "skipped")]
+    patterns += [{n: "failed"} for n in names]
+    patterns += [{s: "skipped"} for s in skippers]
+    patterns += [{s: "skipped", n: "failed"} for s in skippers for n in names if n != s]
+    patterns += [
+        {"tracking.scrape": status} for status in ("failed", "skipped")
+    ]  # a window holds nothing back
     rng = random.Random(12)
     for _ in range(60):
-        pattern = {a: "failed" for a in rng.sample(GRAPH.order, rng.randint(1, 4))}
-        pattern.update({s: "skipped" for s in MAY_SKIP if rng.random() < 0.5 and s not in pattern})
+        pattern = {n: "failed" for n in rng.sample(names, rng.randint(1, 4))}
+        pattern.update({s: "skipped" for s in skippers if rng.random() < 0.5 and s not in pattern})
         patterns.append(pattern)
     return patterns
 
 
-def test_local_runner_and_compiled_dag_agree_on_every_outcome(tmp_path: Path) -> None:
+def test_local_runner_and_compiled_dag_agree_on_every_outcome(slate_plan: Plan, tmp_path: Path) -> None:
     assert MAY_SKIP, "the pipeline declares steps that may skip"
     for number, pattern in enumerate(outcome_patterns()):
-        local = local_outcome(pattern, tmp_path / str(number))
+        local = local_outcome(pattern, slate_plan, tmp_path / str(number))
         phases, dag_phase = argo_outcome(pattern)
-        for asset in GRAPH.order:
-            status, ran_locally = local[asset]
-            assert phases[asset] in AGREES[status], (pattern, asset, status, phases[asset])
+        for node, (status, ran_locally) in local.items():
+            phase = phases.get(node)
+            assert phase in AGREES[status], (pattern, node, status, phase)
             # A task Argo runs, the local runner runs; one it holds back, the runner holds back.
-            assert (phases[asset] in ("Succeeded", "Failed")) == ran_locally, (pattern, asset)
+            assert (phase in ("Succeeded", "Failed")) == ran_locally, (pattern, node)
         failed_locally = any(status == "failed" for status, _ in local.values())
         assert (dag_phase == "Failed") == failed_locally, (pattern, dag_phase)
 
 
-def test_a_daily_run_before_box_scores_settle_is_green_with_labels_skipped(tmp_path: Path) -> None:
+def test_a_daily_run_before_box_scores_settle_is_green_with_labels_skipped(
+    slate_plan: Plan, tmp_path: Path
+) -> None:
     pattern = {"labels.boxscores": "skipped"}
     phases, dag_phase = argo_outcome(pattern)
     assert dag_phase == "Succeeded"
     downstream = GRAPH.downstream("labels.boxscores")
-    assert downstream and all(phases[a] == "Skipped" for a in downstream), phases
-    local = local_outcome(pattern, tmp_path)
-    assert all(local[a] == ("skipped", False) for a in downstream)
-    assert all(phases[a] == "Succeeded" for a in GRAPH.order if a not in downstream)
+    assert downstream and all(phases[(a, None)] == "Skipped" for a in downstream), phases
+    local = local_outcome(pattern, slate_plan, tmp_path)
+    assert all(local[(a, None)] == ("skipped", False) for a in downstream)
+    assert all(p == "Succeeded" for (a, _), p in phases.items() if a not in downstream)
+
+
+def test_one_draft_group_failing_holds_back_only_its_own_steps_and_the_slates_fan_in(
+    slate_plan: Plan, tmp_path: Path
+) -> None:
+    pattern = {"ownership.score@g1": "failed"}
+    phases, dag_phase = argo_outcome(pattern)
+    local = local_outcome(pattern, slate_plan, tmp_path)
+    assert dag_phase == "Failed"
+    assert (
+        phases[("finalize.unified", "g1")] == "Omitted" and phases[("finalize.unified", "g2")] == "Succeeded"
+    )
+    assert local[("finalize.unified", "g1")][0] == "blocked" and local[("promote", "g2")][0] == "success"
+    assert phases[("accuracy", None)] == "Omitted" and local[("accuracy", None)][0] == "blocked"
 
 
 def test_bare_depends_alone_would_run_steps_after_a_skip() -> None:
@@ -188,7 +230,11 @@ def test_bare_depends_alone_would_run_steps_after_a_skip() -> None:
     }
     phases, _ = simulate_dag(
         stripped,
-        lambda t: ("Succeeded", {"status": "skipped" if t == "labels-boxscores" else "success"}),
+        lambda t, g: (
+            "Succeeded",
+            {"status": "skipped" if t == "labels-boxscores" else "success", "draft_groups": "[]"},
+        ),
+        PARTITION_TEMPLATES,
     )
     assert phases["labels-minutes"] == "Succeeded"
 
@@ -199,7 +245,13 @@ def test_fail_fast_would_stop_independent_branches() -> None:
     assert PARTITION_DAG["dag"]["failFast"] is False
     eager = {**PARTITION_DAG, "dag": {**PARTITION_DAG["dag"], "failFast": True}}
     phases, _ = simulate_dag(
-        eager, lambda t: ("Failed", {}) if t == "ingest-injuries" else ("Succeeded", {"status": "success"})
+        eager,
+        lambda t, g: (
+            ("Failed", {})
+            if t == "ingest-injuries"
+            else ("Succeeded", {"status": "success", "draft_groups": "[]"})
+        ),
+        PARTITION_TEMPLATES,
     )
     assert "NotRun" in phases.values()
 
@@ -216,12 +268,54 @@ def test_a_when_on_a_skipped_tasks_output_is_unresolved() -> None:
         }
     }
     with pytest.raises(Unresolved):
-        simulate_dag(template, lambda t: ("Succeeded", {"status": "skipped"}))
+        simulate_dag(template, lambda t, g: ("Succeeded", {"status": "skipped"}))
 
 
 def test_every_when_reads_an_ancestor_that_always_runs() -> None:
     for task in PARTITION_DAG["dag"]["tasks"]:
+        if task["name"] == argo.DRAFT_GROUPS_TASK:
+            continue
         asset = TASK_TO_ASSET[task["name"]]
         for source in re.findall(r"tasks\.([a-z0-9-]+)\.outputs", task.get("when", "")):
-            assert TASK_TO_ASSET[source] in GRAPH.upstream(asset), (asset, source)
+            assert TASK_TO_ASSET[source] in GRAPH.hard_upstream(asset), (asset, source)
             assert not GRAPH.skip_sources(TASK_TO_ASSET[source]), f"{source} may itself be skipped"
+
+
+def test_the_draft_group_fan_out_is_wired_as_with_param_expects() -> None:
+    """`dk.salaries` outputs a JSON list of group names (`valueFrom.path`, where the step CLI
+    writes it; tests/e2e/test_partitions.py checks the file), the fan-out task iterates it, and
+    every task of the nested DAG reads its item."""
+    partition = argo.to_dict(argo.partition_template(GRAPH, CONFIG))
+    templates = {t["name"]: t for t in partition["spec"]["templates"]}
+    source = templates[argo.template_name("dk.salaries")]
+    [listed] = [p for p in source["outputs"]["parameters"] if p["name"] == "draft_groups"]
+    assert listed["valueFrom"] == {"path": f"{argo.OUTPUTS_DIR}/draft_groups.json", "default": "[]"}
+    assert f"--outputs-dir {argo.OUTPUTS_DIR}" in " ".join(source["container"]["command"])
+    fan_out = next(t for t in PARTITION_DAG["dag"]["tasks"] if t["name"] == argo.DRAFT_GROUPS_TASK)
+    assert fan_out["withParam"] == "{{tasks.dk-salaries.outputs.parameters.draft_groups}}"
+    assert "dk-salaries" in fan_out["depends"].split(" && ")
+    assert {"name": "draft_group", "value": "{{item}}"} in fan_out["arguments"]["parameters"]
+    nested = templates[fan_out["template"]]
+    assert {p["name"] for p in nested["inputs"]["parameters"]} >= {"draft_group"}
+    for task in nested["dag"]["tasks"]:
+        step = templates[task["template"]]
+        assert {"name": "draft_group", "value": "{{inputs.parameters.draft_group}}"} in task["arguments"][
+            "parameters"
+        ]
+        assert "--draft-group-id" in step["container"]["command"]
+        assert GRAPH.specs[TASK_TO_ASSET[task["name"]]].shape.name == "draft_group"
+    # Each fan-in task waits for the whole fan-out.
+    for task in PARTITION_DAG["dag"]["tasks"]:
+        if task["name"] in ("accuracy", "script-dk-export"):
+            assert argo.DRAFT_GROUPS_TASK in task["depends"].split(" && ")
+
+
+def test_a_month_task_runs_the_months_partition_in_every_slate() -> None:
+    task = next(t for t in PARTITION_DAG["dag"]["tasks"] if t["name"] == "ingest-schedule")
+    args = {p["name"]: p["value"] for p in task["arguments"]["parameters"]}
+    assert args["month_run_id"] == "{{inputs.parameters.month_run_id}}" and "run_id" not in args
+    partition = argo.to_dict(argo.partition_template(GRAPH, CONFIG))
+    step = next(t for t in partition["spec"]["templates"] if t["name"] == "ingest-schedule")
+    command = " ".join(step["container"]["command"])
+    assert "--month {{inputs.parameters.month}} --run-id {{inputs.parameters.month_run_id}}" in command
+    assert "--game-date" not in command

@@ -26,24 +26,18 @@ import pytest
 import yaml
 
 from tests.argo_pod import controller_config, executor_config, template_pod, workflow_pod
-from tests.argo_rules import exec_spec, reachable_templates
+from tests.argo_rules import exec_spec, reachable_templates, submitted_objects
 from tests.chart import CHART, by_kind, chart_objects, helm_binary
 from tests.helpers import run_pipeline_cli
 from tests.kube import KubeAPIServer, kubectl_binary, kustomize_binary
 from tests.strict import ARGO, REPO
 from workflows import argo
 from workflows.config import load_config
+from workflows.graph import pipeline_graph
 
 CONFIG = load_config()
+GRAPH = pipeline_graph()
 NAMESPACES = ("projections", "team-b")
-ITEM = {
-    "game_date": "2025-01-06",
-    "run_id": "20250107T003000Z-base-w1000",
-    "as_of": "2025-01-07T00:30:00Z",
-    "season": "2024",
-    "profile": "base",
-    "worlds": "1000",
-}
 
 
 def run(*argv: str, env: dict[str, str], stdin: str | None = None) -> str:
@@ -139,31 +133,11 @@ def test_the_online_install_pins_the_release() -> None:
 
 
 # ---- pods Argo would create --------------------------------------------------------------
-def submitted(namespace: str) -> list[dict[str, Any]]:
-    objects = chart_objects(namespace)
-    library = by_kind(objects, "WorkflowTemplate")
-    runs: list[dict[str, Any]] = list(by_kind(objects, "CronWorkflow").values())
-    runs += [
-        {
-            "kind": "Workflow",
-            "metadata": {"generateName": f"{n}-"},
-            "spec": {"workflowTemplateRef": {"name": n}},
-        }
-        for n in library
-    ]
-    runs.append(
-        argo.to_dict(
-            argo.range_workflow([ITEM] * 3, correlation_id="bf-adm", store_url="s3://projections", cfg=CONFIG)
-        )
-    )
-    return runs
-
-
 def workflow_pods(namespace: str, executor: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     library = by_kind(chart_objects(namespace), "WorkflowTemplate")
     repository = controller_config("artifactRepository")
     pods = []
-    for obj in submitted(namespace):
+    for obj in submitted_objects(chart_objects(namespace)):
         spec = exec_spec(obj, library)
         for where, _, template in reachable_templates(obj, library):
             if "container" in template or "resource" in template:

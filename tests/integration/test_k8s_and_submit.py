@@ -173,10 +173,17 @@ def test_submit_posts_a_strictly_valid_range_workflow(seeded: str, argo_server: 
     workflow = body["workflow"]
     assert strict_errors(workflow) == []
     [dag] = [t["dag"] for t in workflow["spec"]["templates"] if "dag" in t]
-    [chunk] = dag["tasks"]
-    assert chunk["name"] == "chunk-001-2024-11-14-to-2024-11-16"
+    tasks = {t["name"]: t for t in dag["tasks"]}
+    chunk = tasks["chunk-001-2024-11-14-to-2024-11-16"]
     partitions = json.loads(chunk["arguments"]["parameters"][0]["value"])
     assert [p["game_date"] for p in partitions] == ["2024-11-14", "2024-11-15", "2024-11-16"]
+    assert {p["month"] for p in partitions} == {"2024-11"}
+    assert {p["month_run_id"] for p in partitions} == {partitions[0]["run_id"]}  # the first slate's
+    # The window slates the range reads run first, once each, and hold nothing back.
+    shared = tasks["shared"]
+    assert chunk["depends"] == "shared" and shared["continueOn"] == {"failed": True, "error": True}
+    scrapes = json.loads(shared["arguments"]["parameters"][0]["value"])
+    assert [s["game_date"] for s in scrapes] == [f"2024-11-{d:02d}" for d in range(1, 16)]
     correlation = workflow["metadata"]["labels"]["projections/correlation-id"]
     assert open_store(seeded).exists(f"backfills/{correlation}/plan.json")
 

@@ -13,10 +13,9 @@ from steps.runtime import layout
 from steps.runtime.asof import SNAPSHOT_FILE
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import Partition
-from steps.runtime.pointer import current_run
 from steps.runtime.step import execute
 from steps.runtime.store import open_store
-from tests.helpers import latest_summary, output_hashes, run_pipeline_cli, run_steps_cli
+from tests.helpers import latest_summary, output_hashes, run_pipeline_cli, run_steps_cli, slate_pointer
 from workflows.seed_history import seed_history
 
 DAY = "2024-11-18"
@@ -32,7 +31,8 @@ INGEST = [
 
 
 def run_step(store: str, asset: str, run_id: str, as_of: str = AS_OF, day: str = DAY):
-    return run_steps_cli(asset, "--game-date", day, "--run-id", run_id, "--as-of", as_of, "--store", store)
+    where = ["--month", day[:7]] if asset == "ingest.schedule" else ["--game-date", day]  # month-shaped
+    return run_steps_cli(asset, *where, "--run-id", run_id, "--as-of", as_of, "--store", store)
 
 
 def test_seed_history_is_byte_identical_and_range_independent(tmp_path: Path, seeded_template: Path) -> None:
@@ -84,7 +84,7 @@ def test_landing_contract_break_fails_ingest_and_promotes_nothing(seeded: str) -
     assert manifest.status == "failed" and manifest.error.type == "ContractBroken"
     assert "contract broken at ingest.roster input roster [landing.roster]" in manifest.error.message
     assert "player_id" in manifest.error.message
-    assert current_run(store, layout.pointer_scope("finalize.unified", date(2024, 11, 18))) is None
+    assert slate_pointer(store, DAY) is None
     assert "ContractBroken" in latest_summary(store)["top_errors"][0]["signature"]
 
 

@@ -13,9 +13,11 @@ import pytest
 from steps.runtime import layout
 from steps.runtime.errors import ManifestError, MissingInput
 from steps.runtime.events import read_events
+from steps.runtime.inputs import resolve_one
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import Partition
-from steps.runtime.step import StepSpec, execute, resolve_upstream
+from steps.runtime.shapes import Input
+from steps.runtime.step import StepSpec, execute
 from steps.runtime.store import Store, open_store
 from tests.helpers import run_steps_cli
 
@@ -59,7 +61,7 @@ def test_exception_gives_failed_manifest(store: Store) -> None:
     assert "garbage" in manifest.error.message
     assert "Traceback" in manifest.error.traceback_snippet
     with pytest.raises(MissingInput, match="no success manifest"):
-        resolve_upstream(store, "toy.fail", part())
+        resolve_one(store, Input("toy.fail"), part(), part().key)
 
 
 def test_critical_check_fails_the_step(store: Store) -> None:
@@ -112,7 +114,7 @@ def test_sigkill_mid_write_publishes_nothing_and_rerun_succeeds(seeded: str) -> 
     proc.wait()
     assert read_manifest(store, "ingest.roster", part().key) is None
     with pytest.raises(MissingInput):
-        resolve_upstream(store, "ingest.roster", part())
+        resolve_one(store, Input("ingest.roster"), part(), part().key)
     rerun = run_steps_cli(*_args(seeded))
     assert rerun.returncode == 0, rerun.stderr
     assert read_manifest(store, "ingest.roster", part().key).status == "success"
@@ -173,10 +175,10 @@ def test_a_deterministic_failure_exits_2_with_a_failed_manifest(seeded: str, tmp
 
 
 def test_an_unexpected_failure_exits_1_and_is_retryable(seeded: str) -> None:
-    faults = {"PIPELINE_FAULTS": f"ingest.schedule@{DAY}=raise"}
-    result = run_steps_cli(*_args(seeded, "ingest.schedule"), env=faults)
+    faults = {"PIPELINE_FAULTS": f"ingest.roster@{DAY}=raise"}
+    result = run_steps_cli(*_args(seeded, "ingest.roster"), env=faults)
     assert result.returncode == 1, result.stderr
-    manifest = read_manifest(open_store(seeded), "ingest.schedule", part().key)
+    manifest = read_manifest(open_store(seeded), "ingest.roster", part().key)
     assert manifest.error.type == "InjectedFault" and manifest.error.retryable is True
 
 

@@ -65,7 +65,9 @@ def test_bad_partitions_are_refused_clearly(override: dict[str, object], message
 @pytest.mark.parametrize(
     "text",
     [
-        "game_date=2025-01-15",
+        "run=x",
+        "month=2025-01/game_date=2025-01-15/run=x",
+        "game_date=2025-01-15/draft_group=g",
         "run=x/game_date=2025-01-15",
         "game_date=2025-01-15/run=../x",
         "game_date=bad/run=x",

@@ -1,0 +1,112 @@
+"""Which runs of an upstream asset one partition of a step reads, by its input's mapping
+(steps/runtime/shapes.py). Nothing from after the consumer's `run_as_of_ts` is ever chosen,
+unless the input says it reads settled results (`after_as_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from steps.runtime import layout
+from steps.runtime.errors import ManifestError, MissingInput
+from steps.runtime.manifest import Manifest, list_manifests, read_manifest
+from steps.runtime.partition import Partition, PartitionKey, month_of, season_of
+from steps.runtime.pointer import current_run
+from steps.runtime.shapes import DRAFT_GROUP_SOURCE, Input, Shape
+from steps.runtime.store import Store
+
+
+def mapped_key(consumer: Partition, producer: Shape, item: Input) -> PartitionKey:
+    """The producer partition a `same` or `month` input names (for a run-scoped producer, in
+    the consumer's run: the run it reads when both run in one DAG execution)."""
+    if item.mapping == "month":
+        return PartitionKey(month=month_of(consumer.game_date), run_id=consumer.run_id)
+    return PartitionKey(
+        month=consumer.month if "month" in producer.keys else None,
+        game_date=consumer.game_date if "game_date" in producer.keys else None,
+        draft_group_id=consumer.draft_group_id if "draft_group" in producer.keys else None,
+        run_id=consumer.run_id if producer.run_scoped else None,
+    )
+
+
+def resolve_input(store: Store, item: Input, producer: Shape, consumer: Partition) -> list[Manifest]:
+    """The success manifests `consumer` reads for `item`: one for `same` and `month`, one per
+    draft group for `draft_groups`, one per settled date for `window`."""
+    if item.mapping == "window":
+        return window_manifests(store, item.asset, consumer)
+    if item.mapping == "draft_groups":
+        return [
+            resolve_one(store, item, consumer, consumer.key.model_copy(update={"draft_group_id": group}))
+            for group in draft_groups(store, consumer)
+        ]
+    return [resolve_one(store, item, consumer, mapped_key(consumer, producer, item))]
+
+
+def resolve_one(store: Store, item: Input, consumer: Partition, key: PartitionKey) -> Manifest:
+    """1. the named partition itself (the same run, or a partition that is not run-scoped);
+    2. the partition's current pointer, if it is not from after the consumer's as-of;
+    3. its latest success run at or before the consumer's as-of."""
+    in_time: Callable[[Manifest], bool] = (
+        (lambda m: True)
+        if item.after_as_of
+        else (lambda m: m.partition.run_as_of_ts <= consumer.run_as_of_ts)
+    )
+    same = read_manifest(store, item.asset, key)
+    if same is not None and same.status == "success" and (key.run_id is not None or in_time(same)):
+        return same
+    if key.run_id is not None:
+        pointer = current_run(store, layout.pointer_scope(item.asset, key))
+        if pointer is not None and (item.after_as_of or pointer.run_as_of_ts <= consumer.run_as_of_ts):
+            found = read_manifest(store, item.asset, pointer.key)
+            if found is not None and found.status == "success":
+                return found
+        candidates = [
+            m
+            for m in list_manifests(store, layout.manifest_scope_prefix(item.asset, key))
+            if m.status == "success"
+        ]
+        candidates = [m for m in candidates if in_time(m)]
+        if candidates:
+            return max(candidates, key=lambda m: (m.partition.run_as_of_ts, m.partition.run_id or ""))
+    where = key.scope().describe() or key.segments()
+    raise MissingInput(
+        f"upstream {item.asset} has no success manifest for {where} at or before "
+        f"{consumer.as_of_iso()} (run {consumer.run_id}); run it first, e.g. "
+        f"`pipeline run --start {consumer.game_date} --end {consumer.game_date} --steps {item.asset}`"
+    )
+
+
+def draft_groups(store: Store, consumer: Partition) -> list[str]:
+    """The draft groups of a date's run, as its fan-out source listed them."""
+    asset, output, column = DRAFT_GROUP_SOURCE
+    source = resolve_one(
+        store, Input(asset), consumer, PartitionKey(game_date=consumer.game_date, run_id=consumer.run_id)
+    )
+    frame = store.get_parquet(source.output(output).path)
+    return sorted(str(g) for g in frame[column].dropna().unique())
+
+
+def window_manifests(store: Store, asset: str, consumer: Partition) -> list[Manifest]:
+    """Every settled partition of `asset` in the consumer's season before its date, settled by
+    its as-of (one listing, then one read per date)."""
+    season = season_of(consumer.game_date)
+    found = []
+    for segment in store.list_dirs(layout.manifest_asset_prefix(asset)):
+        try:
+            key = PartitionKey.from_segments(segment.rstrip("/").rsplit("/", 1)[-1])
+        except ValueError:
+            continue
+        day = key.game_date
+        if day is None or season_of(day) != season or day >= consumer.game_date:
+            continue
+        try:
+            manifest = read_manifest(store, asset, key)
+        except ManifestError:
+            continue
+        if (
+            manifest
+            and manifest.status == "success"
+            and manifest.partition.run_as_of_ts <= consumer.run_as_of_ts
+        ):
+            found.append(manifest)
+    return sorted(found, key=lambda m: m.partition.game_date)
