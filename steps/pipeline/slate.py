@@ -23,6 +23,17 @@ def settle_time(game_date: date) -> datetime:
     return datetime.combine(game_date + timedelta(days=1), time(12, 0), tzinfo=ET)
 
 
+def settled_or_skip(game_date: date, what: str) -> datetime:
+    """The slate's settle time, or not due yet: results are read as of it, never before."""
+    from steps.runtime.step import SkipPartition
+    from steps.runtime.timefmt import iso_utc, utc_now
+
+    settle = settle_time(game_date)
+    if utc_now() < settle:
+        raise SkipPartition(f"{what} for {game_date} settle at {iso_utc(settle)}; they are read after that")
+    return settle
+
+
 def group_rows(ctx: Any, frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of a date-level table that belong to this partition's draft group."""
     group = ctx.partition.draft_group_id

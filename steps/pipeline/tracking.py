@@ -7,10 +7,9 @@ import pandas as pd
 
 from steps.pipeline.contracts import TRACKING_ROLES
 from steps.pipeline.landing import TRACKING
-from steps.pipeline.slate import settle_time
+from steps.pipeline.slate import settled_or_skip
 from steps.runtime.shapes import SEASON_TO_DATE, SETTLED_DATE, Input
-from steps.runtime.step import SkipPartition, StepContext, StepSpec
-from steps.runtime.timefmt import iso_utc, utc_now
+from steps.runtime.step import StepContext, StepSpec
 
 # Usage share of team plays while on court: who runs the offence.
 PRIMARY_USAGE = 26.0
@@ -18,9 +17,7 @@ SECONDARY_USAGE = 19.0
 
 
 def run_scrape(ctx: StepContext) -> None:
-    settle = settle_time(ctx.game_date)
-    if utc_now() < settle:
-        raise SkipPartition(f"tracking for {ctx.game_date} settles at {iso_utc(settle)}")
+    settle = settled_or_skip(ctx.game_date, "tracking feeds")
     frame = ctx.source("tracking", as_of=settle, schema=TRACKING)
     if frame is None:  # an allowed gap: the window goes on without this slate
         frame = pd.DataFrame({c: pd.Series(dtype=str(col.dtype)) for c, col in TRACKING.columns.items()})
