@@ -230,7 +230,7 @@ def sample_shared() -> dict[str, list[dict[str, str]]]:
     from workflows.plan import settled_partition
 
     day = date(2025, 1, 5)
-    return argo.shared_items([("tracking.scrape", settled_partition(day, None))])  # type: ignore[arg-type]
+    return argo.shared_items([("tracking.scrape", settled_partition(day))])
 
 
 def submitted_objects(objects: list[Obj], *, slates: int = 3) -> list[Obj]:

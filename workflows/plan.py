@@ -289,7 +289,7 @@ class _Planner:
         if shape.name == "settled_date":
             wanted = [day] if self._read_same_day(asset) else []
             wanted += self.windows.get(day, []) if self._read_by_window(asset) else []
-            return [(settled_partition(x, slate), x if x == day else None) for x in wanted]
+            return [(settled_partition(x), x if x == day else None) for x in wanted]
         return [(slate.model_copy(update={"shape": shape.name}), day)]
 
     def _read_same_day(self, asset: str) -> bool:
@@ -347,7 +347,8 @@ class _Planner:
         decide_nodes(self.store, nodes, resume=self.resume)
 
 
-def settled_partition(day: date, slate: Partition) -> Partition:
+def settled_partition(day: date) -> Partition:
+    """A settled slate, as of its settle time, the same for every run."""
     return Partition.build(
         shape="settled_date",
         game_date=day,
