@@ -275,11 +275,7 @@ def submit(
             resume=resume,
         )
         graph = pipeline_graph()
-        to_run = {n.slate for n in planned.nodes.values() if n.action == "run"}
-        to_run |= {
-            p.partition.game_date for p in planned.partitions if p.partition.key not in planned.draft_groups
-        }
-        items = argo.slate_items([p.partition for p in planned.partitions if p.partition.game_date in to_run])
+        items = argo.slate_items([p.partition for p in planned.slates_with_work()])
         shared = argo.shared_items(
             [(n.asset, n.partition) for n in planned.nodes.values() if n.slate is None and n.action == "run"]
         )

@@ -112,6 +112,16 @@ class Plan:
     def slate_nodes(self, day: date | None) -> list[PlannedStep]:
         return [n for n in self.nodes.values() if n.slate == day]
 
+    def slates_with_work(self) -> list[PlannedPartition]:
+        """Slates with a step to run, or whose draft groups are not known yet (their steps
+        may still need to run once `dk.salaries` lists them)."""
+        busy = {n.slate for n in self.nodes.values() if n.action == "run"}
+        return [
+            p
+            for p in self.partitions
+            if p.partition.game_date in busy or p.partition.key not in self.draft_groups
+        ]
+
 
 def run_id_for(as_of: datetime, profile: str, worlds: int, force_tag: str | None = None) -> str:
     run_id = f"{to_key_ts(as_of)}-{profile}-w{worlds}"

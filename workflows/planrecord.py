@@ -70,12 +70,7 @@ def plan_key(backfill_id: str) -> str:
 def record_plan(
     store: Store, plan: Plan, *, backfill_id: str, kind: str, options: dict[str, object], created_at: datetime
 ) -> PlanRecord:
-    slates = {
-        p.partition.game_date
-        for p in plan.partitions
-        if any(n.action == "run" for n in plan.slate_nodes(p.partition.game_date))
-    }
-    slates |= {p.partition.game_date for p in plan.partitions if p.partition.key not in plan.draft_groups}
+    slates = {p.partition.game_date for p in plan.slates_with_work()}
     record = PlanRecord(
         backfill_id=backfill_id,
         kind=kind,

@@ -93,7 +93,6 @@ def collect(
                 pointers.setdefault(pointer.game_date, {})[pointer.draft_group_id or ""] = pointer
     seen: dict[date, set[str]] = {}
     existing: dict[str, list[PartitionKey]] = {}
-    months = set()
     for asset in graph.order:
         for info in store.list(layout.manifest_asset_prefix(asset)):
             key = parse_manifest_key(info.key)
@@ -124,7 +123,6 @@ def collect(
         for asset in slate_steps(graph):
             for key in _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, view.run_id):
                 wanted.append((asset, key))
-                months.add(key)
 
     def fetch(item: tuple[str, PartitionKey]) -> tuple[tuple[str, PartitionKey], Manifest | None]:
         try:
