@@ -1,4 +1,5 @@
-# Everything a fresh machine needs is installed from here: Python packages into .venv; MinIO,
+# Everything a fresh machine needs is installed from here: Python packages into .venv, at the
+# exact versions in requirements.lock (`make lock` writes it; docs/decisions.md, D17); MinIO,
 # Helm, kube-apiserver, kubectl and kustomize built from their Go modules into .tools/bin
 # (cached); etcd and Chromium from Debian's packages.
 SHELL := /bin/bash
@@ -19,14 +20,39 @@ DEMO_END ?= 2025-01-12
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export PATH := $(TOOLS):$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo test lint fmt unit bench render tools chromium clean \
+.PHONY: setup demo test lint fmt unit bench render tools chromium clean lock \
 	cluster-up argo-install image deploy secrets ui
 
-$(VENV)/.installed: pyproject.toml
+# The lock: every package .venv holds (runtime and the dev extra), exact versions, for Python
+# $(LOCK_PYTHON); the step image installs the runtime-only subset. Both are resolved by uv from
+# pyproject.toml; a re-lock keeps every pin it can, so it changes only what pyproject.toml forces.
+# Upgrade deliberately: `make lock LOCK_ARGS=--upgrade` (all) or
+# `make lock LOCK_ARGS='--upgrade-package pandas'` (one), then `make setup` and the tests.
+LOCK := requirements.lock
+STEPS_LOCK := requirements-steps.lock
+LOCK_PYTHON := 3.11
+LOCK_ARGS ?=
+UV_VERSION := 0.13.8
+UV := $(CURDIR)/.tools/uv/bin/uv
+UV_COMPILE := $(UV) pip compile --quiet --universal --python-version $(LOCK_PYTHON)
+
+# A lock change reinstalls: packages come from the lock alone (--no-deps), the project after
+# them without resolving anything, and `pip check` fails if the lock is incomplete.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip check
 	touch $@
+
+$(UV):
+	$(PYTHON) -m venv $(CURDIR)/.tools/uv
+	$(CURDIR)/.tools/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+lock: $(UV)
+	$(UV_COMPILE) $(LOCK_ARGS) --extra dev -o $(LOCK) pyproject.toml
+	$(UV_COMPILE) -c $(LOCK) -o $(STEPS_LOCK) pyproject.toml
 
 $(MINIO):
 	mkdir -p $(TOOLS)

@@ -2,8 +2,9 @@
 
 Exit codes (steps.runtime.errors): 0 success (or already succeeded, or not due); 1 the step
 failed in a way a retry may cure; 2 bad input or a deterministic failure (a missing input, a
-corrupt object, a broken contract, a failed critical check): never retried; 3 the store did
-not answer (retried). A failed run always leaves a failed manifest where the store allows.
+corrupt object, a broken contract, a failed critical check, a run id already used by another
+partition): never retried; 3 the store did not answer (retried). A failed run always leaves a
+failed manifest where the store allows. `--force` recomputes into a new attempt prefix.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -18,13 +20,17 @@ from steps.runtime.errors import (
     EXIT_FAILED,
     EXIT_NOT_RETRYABLE,
     EXIT_STORE_UNAVAILABLE,
+    IdentityMismatch,
     InvalidPartition,
+    ManifestError,
     PipelineError,
+    PreconditionFailed,
+    StoreError,
     StoreUnavailable,
 )
 from steps.runtime.inputs import draft_groups
 from steps.runtime.manifest import ErrorRecord, Manifest, read_manifest
-from steps.runtime.partition import Partition
+from steps.runtime.partition import Partition, check_token
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.step import execute
 from steps.runtime.store import Store, open_store
@@ -59,7 +65,7 @@ def _write_outputs(directory: Path, manifest: Manifest, store: Store, *, reused:
 
 def exit_code(error: ErrorRecord) -> int:
     """How a failed manifest ends the process, so both runners retry only what may recover."""
-    if error.type == StoreUnavailable.__name__:
+    if error.type in (StoreUnavailable.__name__, StoreError.__name__):
         return EXIT_STORE_UNAVAILABLE
     return EXIT_FAILED if error.retryable else EXIT_NOT_RETRYABLE
 
@@ -80,7 +86,12 @@ def run(
     orchestrator_run_id: str | None = typer.Option(None, "--orchestrator-run-id"),
     attempt: int = typer.Option(1, "--attempt"),
     outputs_dir: Path | None = typer.Option(None, "--outputs-dir"),
-    force: bool = typer.Option(False, "--force", help="Recompute even if a success manifest exists"),
+    force: bool = typer.Option(
+        False, "--force/--no-force", help="Recompute into a fresh attempt even if a success manifest exists"
+    ),
+    attempt_id: str | None = typer.Option(
+        None, "--attempt-id", help="Name this attempt (default: a new one); outputs go under it"
+    ),
     reason: str | None = typer.Option(None, "--reason", help="Why this run is made (kept in the manifest)"),
 ) -> None:
     from steps.registry import get_step
@@ -100,38 +111,41 @@ def run(
             profile=profile,
             worlds=worlds,
         )
+        if attempt_id is not None:
+            check_token(attempt_id, "attempt_id")
         target = open_store(store)
-        existing = None if force else read_manifest(target, asset, partition.key)
+        existing = _existing(target, asset, partition)
     except StoreUnavailable as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_STORE_UNAVAILABLE) from None
+        _fail(f"{asset}: {exc}", EXIT_STORE_UNAVAILABLE)
     except PipelineError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_NOT_RETRYABLE) from None
-    if (
-        existing is not None
-        and existing.status == "success"
-        and spec.rerun_if
-        and spec.rerun_if(target, partition)
-    ):
-        typer.echo(
-            f"{asset} {partition.segments()}: success manifest exists but its result is missing; rerunning"
+        _fail(f"{asset}: {exc}", EXIT_NOT_RETRYABLE)
+    if existing is not None and existing.status == "success" and not force:
+        if spec.rerun_if and spec.rerun_if(target, partition):
+            typer.echo(
+                f"{asset} {partition.segments()}: success manifest exists but its result is missing; rerunning"
+            )
+        else:
+            typer.echo(f"{asset} {partition.segments()}: success manifest exists; reused")
+            if outputs_dir:
+                _write_outputs(outputs_dir, existing, target, reused=True)
+            return
+    try:
+        manifest = execute(
+            spec,
+            partition,
+            target,
+            correlation_id=correlation_id,
+            orchestrator_run_id=orchestrator_run_id,
+            attempt=attempt,
+            attempt_id=attempt_id,
+            reason=reason or None,  # "" is what a daily run on Argo passes
         )
-        existing = None
-    if existing is not None and existing.status == "success":
-        typer.echo(f"{asset} {partition.segments()}: success manifest exists; skipping")
-        if outputs_dir:
-            _write_outputs(outputs_dir, existing, target, reused=True)
-        return
-    manifest = execute(
-        spec,
-        partition,
-        target,
-        correlation_id=correlation_id,
-        orchestrator_run_id=orchestrator_run_id,
-        attempt=attempt,
-        reason=reason or None,  # "" is what a daily run on Argo passes
-    )
+    except StoreError as exc:  # not even a failed manifest could be written
+        _fail(f"{asset} {partition.describe()}: the store failed: {exc}", EXIT_STORE_UNAVAILABLE)
+    except PreconditionFailed as exc:  # an attempt id used twice: its record stays as it was
+        _fail(
+            f"{asset} {partition.describe()}: attempt {attempt_id} was made before: {exc}", EXIT_NOT_RETRYABLE
+        )
     if outputs_dir:
         _write_outputs(outputs_dir, manifest, target, reused=False)
     line = f"{asset} {partition.segments()}: {manifest.status} in {manifest.timing.duration_s:.2f}s"
@@ -140,9 +154,34 @@ def run(
     typer.echo(line)
     if manifest.status == "failed":
         assert manifest.error is not None
-        typer.echo(f"error: {manifest.error.type}: {manifest.error.message}", err=True)
-        report_termination(f"{asset} {partition.describe()}: {manifest.error.type}: {manifest.error.message}")
-        raise typer.Exit(exit_code(manifest.error))
+        _fail(
+            f"{asset} {partition.describe()}: {manifest.error.type}: {manifest.error.message}",
+            exit_code(manifest.error),
+        )
+
+
+def _existing(store: Store, asset: str, partition: Partition) -> Manifest | None:
+    """The run's manifest when it is this very partition. A corrupt one is rewritten by this
+    attempt; one made for another partition under the same run id is refused."""
+    try:
+        existing = read_manifest(store, asset, partition.key)
+    except ManifestError as exc:
+        typer.echo(f"{asset} {partition.segments()}: {exc}; rerunning to rewrite it", err=True)
+        return None
+    if existing is not None and (differ := existing.partition.differences(partition)):
+        made, asked = existing.partition.model_dump(mode="json"), partition.model_dump(mode="json")
+        detail = "; ".join(f"{name} {made[name]!r}, asked {asked[name]!r}" for name in differ)
+        raise IdentityMismatch(
+            f"run {partition.run_id} of {asset} {partition.describe()} already exists for another "
+            f"partition (made with {detail}); a run id names one partition: use a new run id"
+        )
+    return existing
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    report_termination(message)
+    raise typer.Exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

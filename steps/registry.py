@@ -12,6 +12,7 @@ from steps.runtime.step import StepSpec
 def all_steps() -> dict[str, StepSpec]:
     from steps.pipeline import (
         finalize,
+        health,
         ingest,
         labels,
         minutes,
@@ -24,7 +25,19 @@ def all_steps() -> dict[str, StepSpec]:
     )
 
     specs: dict[str, StepSpec] = {}
-    for module in (ingest, tracking, minutes, rates, sim, ownership, finalize, promote, labels, script):
+    for module in (
+        ingest,
+        tracking,
+        minutes,
+        rates,
+        sim,
+        ownership,
+        finalize,
+        health,
+        promote,
+        labels,
+        script,
+    ):
         for spec in module.STEPS:
             if spec.asset in specs:
                 raise PipelineError(f"asset {spec.asset!r} is declared twice")

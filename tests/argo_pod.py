@@ -121,6 +121,8 @@ def workflow_pod(
         "volumes": volumes,
         "restartPolicy": "Never",
     }
+    if "activeDeadlineSeconds" in template:  # workflowpod.go: the template's deadline, per pod
+        pod_spec["activeDeadlineSeconds"] = int(template["activeDeadlineSeconds"])
     security = template.get("securityContext") or spec.get("securityContext")
     if security:
         pod_spec["securityContext"] = copy.deepcopy(security)

@@ -74,6 +74,8 @@ def output_hashes(store: Store) -> dict[tuple[str, str, str, str], str]:
 
     found = {}
     for info in store.list("manifests/"):
+        if not info.key.endswith("/manifest.json"):
+            continue
         manifest = parse_manifest(store.get_bytes(info.key), info.key)
         if manifest.status != "success":
             continue
@@ -90,11 +92,13 @@ def output_hashes(store: Store) -> dict[tuple[str, str, str, str], str]:
 
 
 def manifests_by_status(store: Store) -> dict[str, list[tuple[str, str]]]:
-    """status -> (asset, partition key) of every manifest."""
+    """status -> (asset, partition key) of every run's latest manifest."""
     from steps.runtime.manifest import parse_manifest
 
     out: dict[str, list[tuple[str, str]]] = {}
     for info in store.list("manifests/"):
+        if not info.key.endswith("/manifest.json"):
+            continue  # an attempt's own record (attempts/<id>.json)
         m = parse_manifest(store.get_bytes(info.key), info.key)
         out.setdefault(m.status, []).append((m.asset, m.partition.key.segments()))
     return out

@@ -19,10 +19,16 @@ from typing import Any
 import yaml
 from hera.workflows import (
     DAG,
+    Artifact,
     Container,
+    Counter,
     CronWorkflow,
     EmptyDirVolume,
     Env,
+    Gauge,
+    Histogram,
+    Label,
+    NoneArchiveStrategy,
     Parameter,
     Resource,
     RetryStrategy,
@@ -67,8 +73,11 @@ PARTITION_PARAMS = (
     "month_as_of",
     "settled_as_of",
 )
-# Every task of a range: its id, the store, and why it is run (`--reason`; "" for daily runs).
-SHARED_PARAMS = ("correlation_id", "store", "reason")
+# Every task of a range: its id, the store, why it is run (`--reason`; "" for daily runs), and
+# whether a success manifest is reused (`--no-force`) or recomputed into a new attempt
+# (`--force`, what `pipeline submit --no-resume` asks for).
+SHARED_PARAMS = ("correlation_id", "store", "reason", "rerun")
+RERUN_VALUES = {True: "--no-force", False: "--force"}  # by `resume`
 ALL_PARAMS = PARTITION_PARAMS + SHARED_PARAMS
 DRAFT_GROUP_PARAM = "draft_group"
 DRAFT_GROUPS_TASK = "draft-groups"  # fans a slate's draft-group steps out over its groups
@@ -78,6 +87,16 @@ SHARED_ITEM = ("game_date", "settled_as_of", "season")  # what a shared partitio
 PART_OF = {"app.kubernetes.io/part-of": "projections"}
 CORRELATION_LABEL = "projections/correlation-id"
 EXIT_HANDLER = "summarize"
+# What the Argo UI lists a workflow as (ui/src/shared/annotations.ts; docs/argo-rules.md §8.1).
+TITLE = "workflows.argoproj.io/title"
+DESCRIPTION = "workflows.argoproj.io/description"
+# The exit handler's files, published as output artifacts the UI opens (docs/argo-rules.md §8.2).
+SUMMARY_FILE = f"{OUTPUTS_DIR}/summary.json"
+REPORT_FILE = f"{OUTPUTS_DIR}/report.html"
+# The range figures the exit handler outputs for its metrics (docs/argo-rules.md §8.4).
+RANGE_FIGURES = ("partitions_planned", "partitions_succeeded", "partitions_failed", "coverage", "mae_fp")
+# Buckets of the step duration histogram, in seconds.
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 
 
 def slate_items(slates: list[Partition]) -> list[dict[str, str]]:
@@ -235,6 +254,7 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
         orchestrator_run_id="{{workflow.name}}",
         outputs_dir=OUTPUTS_DIR,
         reason=_ref("reason"),
+        force=_ref("rerun"),
     )
     outputs = [
         Parameter(name="status", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/status", default="unknown")),
@@ -262,6 +282,9 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
             limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
         ),
         retry_strategy=_retry(spec, cfg),
+        # The pod's own deadline, per attempt (workflow/controller/workflowpod.go copies it to
+        # the pod spec; workflow/validate/validate.go allows it on leaf templates only).
+        active_deadline_seconds=str(spec.timeout_s),  # IntOrString: the schema types it as a string
         synchronization=_semaphores(spec.concurrency),
         labels={
             **PART_OF,
@@ -276,7 +299,38 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
         security_context=_container_security(),
         # A crash that leaves no message still shows its last log lines in the Argo UI.
         termination_message_policy="FallbackToLogsOnError",
+        metrics=step_metrics(spec.asset),
     )
+
+
+# How a finished step attempt went, from its own outputs (evaluated by the controller when the
+# node finishes: `outputs.parameters.*` of the template's own node are in its metric scope).
+STEP_OUTCOME = (
+    "{{=outputs.parameters.status == 'success' ? "
+    "(jsonpath(outputs.parameters.summary, '$.reused') == true ? 'reused' : 'ran') : "
+    "(outputs.parameters.status == 'skipped' ? 'skipped' : 'failed')}}"
+)
+
+
+def step_metrics(asset: str) -> list[Any]:
+    """Per step template: its duration and its outcome, labelled by asset (docs/argo-rules.md
+    §8.4). Help strings are the same for every template: Argo refuses a metric whose help
+    differs from the one it first registered under that name."""
+    return [
+        Histogram(
+            name="projections_step_duration_seconds",
+            help="Duration of a finished step attempt, by asset and Argo node phase",
+            labels=[Label(key="asset", value=asset), Label(key="phase", value="{{status}}")],
+            value="{{duration}}",
+            buckets=list(DURATION_BUCKETS),
+        ),
+        Counter(
+            name="projections_step_outcome_total",
+            help="Finished step attempts by asset and outcome (ran, reused, skipped, failed)",
+            labels=[Label(key="asset", value=asset), Label(key="outcome", value=STEP_OUTCOME)],
+            value="1",
+        ),
+    ]
 
 
 def partition_dag(graph: Graph) -> DAG:
@@ -464,7 +518,7 @@ def partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
 
 
 def _ops_container(
-    name: str, args: list[str], cfg: PipelineConfig, inputs: list[str], outputs: list[Parameter] | None = None
+    name: str, args: list[str], cfg: PipelineConfig, inputs: list[str], outputs: list[Any] | None = None
 ) -> Container:
     return Container(
         name=name,
@@ -565,6 +619,11 @@ def summarize_template(cfg: PipelineConfig) -> Container:
     fail on a failed chunk (`continueOn`): Argo makes a failed exit handler's node message the
     workflow's message only then (docs/argo-rules.md §7.3), so the failure is what the UI's
     workflow list says.
+
+    It publishes `summary.json` and the offline HTML report as output artifacts, unarchived so
+    the UI shows them, and optional so a report that could not be built never fails the step
+    (docs/argo-rules.md §8.2); and the range's coverage and accuracy as output parameters for
+    its metrics (§8.4).
     """
     summarize = _ops_container(
         EXIT_HANDLER,
@@ -578,11 +637,52 @@ def summarize_template(cfg: PipelineConfig) -> Container:
             "{{workflow.status}}",
             "--webhook-url",
             "{{workflow.parameters.webhook_url}}",
+            "--summary-file",
+            SUMMARY_FILE,
+            "--report-file",
+            REPORT_FILE,
+            "--figures-dir",
+            OUTPUTS_DIR,
         ],
         cfg,
         [],
+        outputs=[
+            # `kind` labels the range metrics: never empty.
+            Parameter(name="kind", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/kind", default="unknown")),
+            *(
+                Parameter(name=f, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{f}", default=""))
+                for f in RANGE_FIGURES
+            ),
+            Artifact(name="summary", path=SUMMARY_FILE, archive=NoneArchiveStrategy(), optional=True),
+            Artifact(name="report", path=REPORT_FILE, archive=NoneArchiveStrategy(), optional=True),
+        ],
     )
+    summarize.metrics = range_metrics()
     return summarize
+
+
+def range_metrics() -> list[Any]:
+    """Per range, from the exit handler's own outputs: each gauge only when its figure was
+    written (`when`), so no metric ever reads an empty value (docs/argo-rules.md §8.4)."""
+    kind = Label(key="kind", value="{{outputs.parameters.kind}}")  # daily | catch-up | backfill
+    figures = {
+        "partitions_planned": "Partitions the range planned",
+        "partitions_succeeded": "Partitions of the range that succeeded",
+        "partitions_failed": "Partitions of the range that failed",
+        "coverage": "Share of the range's planned partitions that succeeded (0..1)",
+        "mae_fp": "Mean absolute error of projected fantasy points over the range's settled slates",
+    }
+    return [
+        Gauge(
+            name=f"projections_range_{f}",
+            help=figures[f],
+            labels=[kind],
+            when="'{{outputs.parameters.%s}}' != ''" % f,  # noqa: UP031
+            value="{{outputs.parameters.%s}}" % f,  # noqa: UP031
+            realtime=False,
+        )
+        for f in RANGE_FIGURES
+    ]
 
 
 def _continue_on_failure() -> m.ContinueOn:
@@ -599,6 +699,9 @@ def child_manifest(cfg: PipelineConfig) -> str:
             "generateName": "{{workflow.name}}-chunk-",
             "namespace": "{{workflow.namespace}}",
             "labels": {**PART_OF, CORRELATION_LABEL: "{{workflow.parameters.correlation_id}}"},
+            # The chunk task's own words (range_workflow): Argo substitutes the manifest with
+            # the template's inputs before creating it (docs/argo-rules.md §8.1).
+            "annotations": {TITLE: _ref("title"), DESCRIPTION: _ref("description")},
         },
         "spec": {
             "workflowTemplateRef": {"name": RANGE_TEMPLATE},
@@ -607,6 +710,7 @@ def child_manifest(cfg: PipelineConfig) -> str:
                     {"name": "partitions", "value": _ref("partitions")},
                     {"name": "correlation_id", "value": "{{workflow.parameters.correlation_id}}"},
                     {"name": "reason", "value": "{{workflow.parameters.reason}}"},
+                    {"name": "rerun", "value": "{{workflow.parameters.rerun}}"},
                     {"name": "store", "value": "{{workflow.parameters.store}}"},
                 ]
             },
@@ -624,13 +728,15 @@ def range_workflow(
     graph: Graph | None = None,
     shared: dict[str, list[dict[str, str]]] | None = None,
     reason: str = "",
+    resume: bool = True,
+    as_of_mode: str | None = None,
 ) -> Workflow:
     size = cfg.argo.chunk_size
     chunks = [partitions[i : i + size] for i in range(0, len(partitions), size)]
     stage_first = graph is not None and bool(shared_assets(graph)) and any((shared or {}).values())
     run_chunk = Resource(
         name="run-chunk",
-        inputs=[Parameter(name="partitions")],
+        inputs=[Parameter(name="partitions"), Parameter(name="title"), Parameter(name="description")],
         action="create",
         set_owner_reference=True,
         success_condition="status.phase == Succeeded",
@@ -647,7 +753,14 @@ def range_workflow(
                 # their whole item (docs/argo-rules.md), which for a chunk is its JSON.
                 name=chunk_task_name(number, chunk),
                 template="run-chunk",
-                arguments=[Parameter(name="partitions", value=json.dumps(chunk, separators=(",", ":")))],
+                arguments=[
+                    Parameter(name="partitions", value=json.dumps(chunk, separators=(",", ":"))),
+                    Parameter(name="title", value=chunk_title(number, len(chunks), chunk)),
+                    Parameter(
+                        name="description",
+                        value=chunk_description(number, len(chunks), chunk, correlation_id, as_of_mode),
+                    ),
+                ],
                 continue_on=_continue_on_failure(),
                 depends=SHARED_DAG if stage_first else None,
             )
@@ -673,17 +786,84 @@ def range_workflow(
     return Workflow(
         generate_name="projections-range-",
         labels={**PART_OF, CORRELATION_LABEL: correlation_id},
+        annotations={
+            TITLE: range_title(partitions),
+            DESCRIPTION: range_description(
+                partitions, len(chunks), correlation_id=correlation_id, as_of_mode=as_of_mode, reason=reason
+            ),
+        },
         entrypoint="range",
         on_exit=EXIT_HANDLER,
         arguments=[
             Parameter(name="correlation_id", value=correlation_id),
             Parameter(name="store", value=store_url),
             Parameter(name="reason", value=reason),
+            Parameter(name="rerun", value=RERUN_VALUES[resume]),
             Parameter(name="webhook_url", value=cfg.argo.webhook_url or "none"),
         ],
         templates=[fan_out, run_chunk, summarize_template(cfg)],
         **_spec_common(cfg),
     )
+
+
+def _dates(partitions: list[dict[str, str]]) -> str:
+    days = sorted(p["game_date"] for p in partitions)
+    if not days:
+        return "no dates"
+    return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+
+
+def _plain(text: str) -> str:
+    """One line without quotes: it is substituted into a YAML manifest inside single quotes."""
+    return " ".join(text.replace("'", "").replace('"', "").split())
+
+
+def range_title(partitions: list[dict[str, str]]) -> str:
+    return f"Projections range {_dates(partitions)}"
+
+
+def range_description(
+    partitions: list[dict[str, str]],
+    chunks: int,
+    *,
+    correlation_id: str,
+    as_of_mode: str | None,
+    reason: str,
+) -> str:
+    parts = [f"{len(partitions)} partition(s) in {chunks} chunk(s)"]
+    parts.append(f"as-of mode {as_of_mode}" if as_of_mode else "as-of per partition")
+    parts.append(f"correlation id {correlation_id}")
+    if reason:
+        parts.append(f"reason: {_plain(reason)}")
+    return "; ".join(parts)
+
+
+def chunk_title(number: int, chunks: int, chunk: list[dict[str, str]]) -> str:
+    return f"Projections chunk {number}/{chunks}: {_dates(chunk)}"
+
+
+def chunk_description(
+    number: int, chunks: int, chunk: list[dict[str, str]], correlation_id: str, as_of_mode: str | None
+) -> str:
+    mode = f"as-of mode {as_of_mode}" if as_of_mode else "as-of per partition"
+    return _plain(
+        f"Chunk {number} of {chunks} of range {correlation_id}: {len(chunk)} partition(s), "
+        f"{_dates(chunk)}; {mode}; correlation id {correlation_id}"
+    )
+
+
+# The daily run's words, filled by the controller when it starts the workflow: it substitutes
+# the workflow's global variables into the spec (workflowMetadata included) before copying
+# workflowMetadata.annotations onto the Workflow (docs/argo-rules.md §8.1).
+DAILY_DAY = (
+    "{{workflow.creationTimestamp.Y}}-{{workflow.creationTimestamp.m}}-{{workflow.creationTimestamp.d}}"
+)
+DAILY_TITLE = f"Projections daily {DAILY_DAY}"
+DAILY_DESCRIPTION = (
+    "Daily range started " + DAILY_DAY + " (UTC): today's slates plus "
+    "{{workflow.parameters.catch_up_days}} catch-up day(s), planned in-cluster by the plan step "
+    "(its partitions output lists them); as-of pretip per slate; correlation id {{workflow.name}}"
+)
 
 
 def chunk_task_name(number: int, chunk: list[dict[str, str]]) -> str:
@@ -740,13 +920,15 @@ def cron_workflow(graph: Graph, cfg: PipelineConfig) -> CronWorkflow:
         # Daily runs are named by the controller; label them like submitted ranges so links and
         # `kubectl get -l` find them by correlation id (operator.go updateWorkflowMetadata).
         workflow_metadata=m.WorkflowMetadata(
-            labels_from={CORRELATION_LABEL: m.LabelValueFrom(expression="workflow.name")}
+            labels_from={CORRELATION_LABEL: m.LabelValueFrom(expression="workflow.name")},
+            annotations={TITLE: DAILY_TITLE, DESCRIPTION: DAILY_DESCRIPTION},
         ),
         arguments=[
             Parameter(name="catch_up_days", value=str(cfg.catch_up_days)),
             Parameter(name="store", value=argo.store_url),
             Parameter(name="correlation_id", value="{{workflow.name}}"),
             Parameter(name="reason", value=""),
+            Parameter(name="rerun", value=RERUN_VALUES[True]),
             Parameter(name="webhook_url", value=argo.webhook_url or "none"),
         ],
         templates=[daily, summarize_template(cfg)],

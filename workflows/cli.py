@@ -156,7 +156,7 @@ def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> Non
     p = summary.partitions
     console.print(
         f"\n[bold]Backfill {summary.backfill_id}[/] ({summary.kind}): {p['planned']} partitions, "
-        f"{p['succeeded']} succeeded, {p['failed']} failed, {p['skipped']} already done, "
+        f"{p['succeeded']} succeeded, {p['failed']} failed, {p['reused']} already done, "
         f"{p['no_slate']} without a slate; {summary.wall_s:.1f}s",
         highlight=False,
     )
@@ -522,8 +522,10 @@ def status(
     end: str | None = typer.Option(None, "--end"),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
-    """Partitions by steps: status, duration and the current pointer."""
-    from workflows.status import GLYPHS, collect, glyphs, slate_steps
+    """Partitions by steps: status, duration, the current pointer and the latest attempt
+    (flagged when a rerun made after the pointer's attempt failed)."""
+    from steps.runtime.manifest import Manifest
+    from workflows.status import GLYPHS, collect, error_line, glyphs, slate_steps
 
     try:
         target = open_store(store or default_store())
@@ -534,17 +536,18 @@ def status(
     if not views:
         console.print("No runs in this range.")
         return
+
+    def group_of(manifest: Manifest) -> str:
+        group = manifest.partition.draft_group_id
+        return f" (draft group {group})" if group else ""
+
     table = Table(title="Partitions x steps")
-    for column in ("game_date", "run", "status", "steps", "seconds", "pointer", "failed (why)"):
+    for column in ("game_date", "run", "status", "steps", "seconds", "pointer", "latest", "failed (why)"):
         table.add_column(column, overflow="fold")
+    newer = []  # dates whose latest run is not the one shown: named under the table
     for view in views:
         failed = [
-            f"{a}: {s.manifest.error.type}"
-            + (
-                f" (draft group {s.manifest.partition.draft_group_id})"
-                if s.manifest.partition.draft_group_id
-                else ""
-            )
+            f"{a}: {s.manifest.error.type}{group_of(s.manifest)}"
             for a, s in view.steps.items()
             if s.status == "failed" and s.manifest and s.manifest.error
         ]
@@ -554,6 +557,10 @@ def status(
             if view.pointer
             else "-"
         )
+        latest = ""
+        if view.latest is not None and (view.latest_failed or view.latest.run_id != view.run_id):
+            latest = "[red]✗ failed[/]" if view.latest_failed else "newer run"
+            newer.append(view)
         table.add_row(
             view.game_date.isoformat(),
             view.run_id,
@@ -561,9 +568,27 @@ def status(
             glyphs(view, slate_steps(graph)),
             f"{view.duration_s:.1f}",
             pointer,
+            latest,
             "; ".join(failed),
         )
     console.print(table)
+    for view in newer:
+        assert view.latest is not None
+        head = f"{view.game_date.isoformat()}: latest run {view.latest.run_id} (attempt {view.latest.attempt_id or '-'})"
+        shown = (
+            f"the current pointer (v{view.pointer.seq}) still names run {view.pointer.run_id}"
+            f" (attempt {view.pointer.attempt_id or '-'})"
+            if view.pointer
+            else f"shown: run {view.run_id}"
+        )
+        if not view.latest_failed:
+            console.print(f"· {head} has no failed step; {shown}", highlight=False, markup=False)
+            continue
+        console.print(f"[red]! {head} failed; {shown}[/]", highlight=False)
+        for asset, manifest in view.latest.failures:
+            console.print(
+                f"    {asset}: {error_line(manifest)}{group_of(manifest)}", highlight=False, markup=False
+            )
     console.print(
         "steps: " + " ".join(slate_steps(graph)) + "\n" + "  ".join(f"{g} {k}" for k, g in GLYPHS.items()),
         highlight=False,
@@ -816,3 +841,79 @@ if __name__ == "__main__":
     from workflows.cli import app as registered_app
 
     registered_app()
+
+
+@app.command()
+def verify(
+    game_date: str = typer.Option(..., "--game-date", help="The promoted date to recompute"),
+    asset: str | None = typer.Option(None, "--asset", help="Only this step (default: every step of the run)"),
+    draft_group: str | None = typer.Option(None, "--draft-group", help=GROUP_HELP),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    keep_scratch: bool = typer.Option(False, "--keep-scratch", help="Keep the recomputed files"),
+) -> None:
+    """Recompute a promoted partition in a scratch prefix and compare every output's content
+    hash with its manifest's. Exits 1 naming each step and output that differs."""
+    from workflows.verify import verify as verify_partition
+
+    try:
+        target = open_store(store or default_store())
+        day = _parse_date(game_date, "--game-date")
+        assert day is not None
+        findings, scratch = verify_partition(
+            target, pipeline_graph(), day, asset=asset, draft_group=draft_group, keep_scratch=keep_scratch
+        )
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    table = Table("step", "partition", "output", "verdict", "detail")
+    for f in findings:
+        style = "green" if f.verdict == "same" else "red"
+        table.add_row(f.step, f.partition, f.output, f"[{style}]{f.verdict}[/]", f.detail)
+    console.print(table)
+    differ = [f for f in findings if f.verdict != "same"]
+    where = f"scratch kept at {target.describe(scratch)}" if keep_scratch else "scratch removed"
+    if differ:
+        err_console.print(
+            f"{len(differ)} of {len(findings)} outputs differ from their manifests ({where})", highlight=False
+        )
+        raise typer.Exit(1)
+    console.print(f"verified: {len(findings)} outputs recompute to their manifests' hashes ({where})")
+
+
+@app.command()
+def gc(
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    keep_days: float = typer.Option(
+        30, "--keep-days", help="Keep pointer versions current within, and runs newer than, this many days"
+    ),
+    in_flight_hours: float = typer.Option(
+        48, "--in-flight-hours", help="A range started within this many hours and not finished blocks gc"
+    ),
+    delete: bool = typer.Option(False, "--delete", help="Delete (default: a dry run that only lists)"),
+) -> None:
+    """Delete run prefixes and superseded attempts that no pointer or referenced manifest names
+    (docs/runbooks/gc.md). A dry run unless --delete; refuses (exit 2) while a range is in flight."""
+    from workflows.gc import delete_candidates, plan_gc
+
+    try:
+        target = open_store(store or default_store())
+        plan = plan_gc(target, keep_days=keep_days, in_flight_hours=in_flight_hours)
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    title = "Garbage" + ("" if delete else " (dry run: nothing is deleted; --delete deletes)")
+    table = Table("asset", "partition", "run", "attempts", "objects", "bytes", "why", title=title)
+    for c in plan.candidates:
+        table.add_row(
+            c.asset, c.partition, c.run_id or "-", ", ".join(c.attempts), str(c.objects), f"{c.size:,}", c.why
+        )
+    console.print(table)
+    console.print(
+        f"{len(plan.candidates)} prefixes, {plan.total_objects} objects, {plan.total_bytes:,} bytes "
+        f"unreferenced; {len(plan.referenced)} runs kept",
+        highlight=False,
+    )
+    if delete:
+        try:
+            deleted = delete_candidates(target, plan, in_flight_hours=in_flight_hours)
+        except PipelineError as exc:
+            raise fail(str(exc)) from None
+        console.print(f"deleted {deleted} objects", highlight=False)

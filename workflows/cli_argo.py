@@ -27,7 +27,7 @@ from workflows.local import TaskResult, held_back
 from workflows.plan import NodeId, Plan, make_plan, node_label
 from workflows.planrecord import as_plan, plan_key, read_plan, record_plan
 from workflows.render import render as render_files
-from workflows.summary import build_summary, write_summary
+from workflows.summary import Summary, build_summary, write_summary
 
 cron_app = typer.Typer(
     help="The daily CronWorkflow on the cluster.", no_args_is_help=True, rich_markup_mode=None
@@ -167,6 +167,15 @@ def summarize(
     webhook_url: str = typer.Option(
         "none", "--webhook-url", help="POSTed a JSON message when anything failed"
     ),
+    summary_file: Path | None = typer.Option(
+        None, "--summary-file", help="Also write summary.json here (an Argo output artifact)"
+    ),
+    report_file: Path | None = typer.Option(
+        None, "--report-file", help="Also write the offline HTML report here (an Argo output artifact)"
+    ),
+    figures_dir: Path | None = typer.Option(
+        None, "--figures-dir", help="Write kind, coverage and accuracy here, one file each (Argo outputs)"
+    ),
 ) -> None:
     """Write the range summary from the manifests (the Argo exit handler)."""
     try:
@@ -191,6 +200,9 @@ def summarize(
     except PipelineError as exc:
         raise fail(str(exc)) from None
     console.print(f"summary: {target.describe(keys[0])}", highlight=False)
+    publish_summary(
+        summary, target, summary_file=summary_file, report_file=report_file, figures_dir=figures_dir
+    )
     failed = summary.failed or (workflow_status and workflow_status != "Succeeded")
     if failed and webhook_url and webhook_url != "none":
         message = {
@@ -218,6 +230,61 @@ def summarize(
         err_console.print(message, highlight=False, markup=False)
         report_termination(message)
         raise typer.Exit(1)
+
+
+def range_figures(summary: Summary) -> dict[str, str]:
+    """The figures the exit handler's metrics read (workflows/argo.py RANGE_FIGURES); one that
+    does not apply (no accuracy yet, nothing planned) is left out, so no metric reads it."""
+    p = summary.partitions
+    planned = p.get("planned", 0)
+    done = p.get("succeeded", 0) + p.get("reused", 0)
+    figures = {
+        "partitions_planned": str(planned),
+        "partitions_succeeded": str(done),
+        "partitions_failed": str(p.get("failed", 0)),
+    }
+    if planned:
+        figures["coverage"] = f"{done / planned:.6f}"
+    if "mae_fp" in summary.accuracy:
+        figures["mae_fp"] = f"{summary.accuracy['mae_fp']:.6f}"
+    return figures
+
+
+def publish_summary(
+    summary: Summary,
+    store: Store,
+    *,
+    summary_file: Path | None,
+    report_file: Path | None,
+    figures_dir: Path | None,
+) -> None:
+    """The exit handler's files for Argo: summary.json and the HTML report (output artifacts
+    the UI opens), and the range figures (output parameters its metrics read). Best effort: the
+    artifacts are optional, so a report that cannot be built is said and skipped, never fatal."""
+    from workflows.report import build_report, runs_of_summary
+    from workflows.status import collect
+
+    data = summary.model_dump(mode="json")
+    if summary_file is not None:
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(json.dumps(data, indent=2, sort_keys=True))
+    if figures_dir is not None:
+        figures_dir.mkdir(parents=True, exist_ok=True)
+        (figures_dir / "kind").write_text(summary.kind or "unknown")
+        for name, value in range_figures(summary).items():
+            (figures_dir / name).write_text(value)
+    if report_file is not None:
+        try:
+            graph = pipeline_graph()
+            views = collect(store, graph, runs=runs_of_summary(data))
+            title = f"{summary.kind.capitalize()} {summary.backfill_id}: {summary.range.get('start')} to {summary.range.get('end')}"
+            page = build_report(store, graph, views, title=title, summary=data)
+        except Exception as exc:  # the report is optional; the summary is not
+            err_console.print(f"report not built: {exc}", highlight=False, markup=False)
+            return
+        report_file.parent.mkdir(parents=True, exist_ok=True)
+        report_file.write_text(page)
+        console.print(f"report: {report_file} ({len(page) // 1024} KB)", highlight=False)
 
 
 @app.command()
@@ -287,6 +354,8 @@ def submit(
             graph=graph,
             shared={a: v for a, v in shared.items() if a in argo.shared_assets(graph)},
             reason=reason or "",
+            resume=resume,
+            as_of_mode=as_of_mode,
         )
         if namespace:
             workflow.namespace = namespace

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,11 +26,12 @@ from steps.runtime.errors import EXIT_NOT_RETRYABLE, ManifestError, StoreError
 from steps.runtime.manifest import Manifest, read_manifest
 from steps.runtime.partition import Partition, PartitionKey
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
+from steps.runtime.step import new_attempt_id
 from steps.runtime.store import Store
 from workflows.config import PipelineConfig
 from workflows.graph import Graph
 from workflows.plan import NodeId, Plan, PlannedStep, expand_draft_groups, groups_from_store, node_label
-from workflows.warm import WarmWorker, run_subprocess
+from workflows.warm import TIMED_OUT, WarmWorker, run_subprocess
 
 TaskStatus = Literal["success", "failed", "skipped", "reused", "blocked"]
 Mode = Literal["warm", "subprocess"]
@@ -78,7 +80,14 @@ def with_store_retries(fn: Callable[[], T], *, attempts: int = 6, delay: float =
 
 
 def command_for(
-    asset: str, partition: Partition, store_url: str, correlation_id: str, reason: str | None = None
+    asset: str,
+    partition: Partition,
+    store_url: str,
+    correlation_id: str,
+    reason: str | None = None,
+    *,
+    force: bool = False,
+    attempt_id: str | None = None,
 ) -> list[str]:
     return step_argv(
         asset,
@@ -94,6 +103,8 @@ def command_for(
         worlds=str(partition.worlds) if partition.worlds is not None else None,
         orchestrator_run_id=correlation_id,
         reason=reason,
+        force="--force" if force else None,
+        attempt_id=attempt_id,
     )
 
 
@@ -124,15 +135,30 @@ class LocalRunner:
         self.resume, self.only_groups, self.reason = resume, only_groups, reason
         self.plan = Plan(graph=graph, partitions=[])
         self._warm: WarmWorker | None = None
+        self._warm_lock = threading.Lock()
         self._logs = tempfile.TemporaryDirectory(prefix="pipeline-logs-")
 
     # ---- one task ---------------------------------------------------------------------
-    def _launch(self, argv: list[str], log_base: Path) -> int:
+    def _launch(self, argv: list[str], log_base: Path, timeout: int) -> int:
         env = dict(os.environ)
         stdout, stderr = log_base.with_suffix(".out"), log_base.with_suffix(".err")
         if self._warm is not None:
-            return self._warm.run(argv, stdout=stdout, stderr=stderr, env=env)
-        return run_subprocess(argv, stdout=stdout, stderr=stderr, env=env)
+            try:
+                return self._warm.run(argv, stdout=stdout, stderr=stderr, env=env, timeout=timeout)
+            except OSError:
+                # The warm process died (killed, out of memory): start another, and run this
+                # step in a fresh interpreter meanwhile, so one lost worker loses no step.
+                self._restart_warm()
+        return run_subprocess(argv, stdout=stdout, stderr=stderr, env=env, timeout=timeout)
+
+    def _restart_warm(self) -> None:
+        with self._warm_lock:
+            if self._warm is not None and not self._warm.alive:
+                self._warm.close()
+                try:
+                    self._warm = WarmWorker()
+                except (OSError, RuntimeError):
+                    self._warm = None  # fresh interpreters from here on
 
     def _keep_logs(self, asset: str, partition: Partition, attempt: int, log_base: Path) -> list[str]:
         keys = []
@@ -146,60 +172,80 @@ class LocalRunner:
         return keys
 
     def run_task(self, node: PlannedStep) -> TaskResult:
-        asset, partition = node.asset, node.partition
-        spec = self.graph.specs[asset]
-        limit = spec.retries if spec.retries is not None else self.config.runner.retries.limit
+        """One step partition, with its retries. Whatever goes wrong around it (a lost
+        worker, a store that stays down) ends this step as failed, never the range."""
         result = self._result(node, "failed")
         result.started_at = time.time()
         began = time.perf_counter()
-        manifest: Manifest | None = None
-        rc = 0
+        try:
+            self._attempts(node, result)
+        except Exception as exc:
+            result.status, result.error_type = "failed", "RunnerError"
+            result.error = f"the runner could not run or read this step: {type(exc).__name__}: {exc}"
+        result.wall_s = time.perf_counter() - began
+        return result
+
+    def _attempts(self, node: PlannedStep, result: TaskResult) -> None:
+        asset, partition = node.asset, node.partition
+        spec = self.graph.specs[asset]
+        limit = spec.retries if spec.retries is not None else self.config.runner.retries.limit
         for attempt in range(1, limit + 2):
             if attempt > 1:
                 time.sleep(self.config.runner.retries.delay(attempt))
+            attempt_id = new_attempt_id()
             argv = [
-                *command_for(asset, partition, self.store.url, self.correlation_id, self.reason),
+                *command_for(
+                    asset,
+                    partition,
+                    self.store.url,
+                    self.correlation_id,
+                    self.reason,
+                    force=not self.resume,
+                    attempt_id=attempt_id,
+                ),
                 "--attempt",
                 str(attempt),
             ]
             # No dots in the name: the streams are told apart by their suffix.
             stem = f"{asset}-{partition.segments()}-{attempt}".replace(".", "_").replace("/", "-")
             log_base = Path(self._logs.name) / stem
-            rc = self._launch(argv, log_base)
+            rc = self._launch(argv, log_base, spec.timeout_s)
             result.attempts = attempt
             result.log_keys += self._keep_logs(asset, partition, attempt, log_base)
             try:
                 manifest = with_store_retries(lambda: read_manifest(self.store, asset, partition.key))
             except ManifestError as exc:
                 manifest, result.error_type, result.error = None, "ManifestError", str(exc)
+            ours = manifest is not None and manifest.attempt_id == attempt_id
             if rc == 0 and manifest is not None and manifest.status in ("success", "skipped"):
-                break
-            if manifest is not None and manifest.error is not None:
+                self._finished(result, manifest, reused=not ours)
+                return
+            if ours and manifest is not None and manifest.error is not None:
                 result.error_type, result.error = manifest.error.type, manifest.error.message
-            elif rc != 0 and not result.error:
-                tail = (
-                    log_base.with_suffix(".err").read_text(errors="replace")[-500:]
-                    if log_base.with_suffix(".err").exists()
-                    else ""
-                )
+                result.manifest_key = layout.manifest_key(asset, partition.key)
+            elif rc == TIMED_OUT:
+                result.error_type = "TimedOut"
+                result.error = f"killed after its timeout of {spec.timeout_s}s (StepSpec.timeout_s)"
+            elif rc != 0:
+                err = log_base.with_suffix(".err")
+                tail = err.read_text(errors="replace")[-500:] if err.exists() else ""
                 result.error_type = "Crashed" if rc < 0 else "ExitCode"
                 result.error = f"step exited {rc} without a manifest; stderr tail: {tail.strip()}"
             if rc == EXIT_NOT_RETRYABLE:
-                break  # the same arguments fail the same way
-        result.wall_s = time.perf_counter() - began
-        if manifest is not None:
-            result.manifest_key = layout.manifest_key(asset, partition.key)
-            result.duration_s = manifest.timing.duration_s
-            result.gaps = [g.detail for g in manifest.gaps]
-            result.metrics = dict(manifest.metrics)
-            if manifest.status in ("success", "skipped") and rc == 0:
-                result.status = manifest.status
-                result.error_type = result.error = None
-                if manifest.status == "skipped":
-                    result.reason = next(
-                        (c.detail for c in manifest.checks if c.name == "not_due"), "not due"
-                    )
-        return result
+                return  # the same arguments fail the same way
+
+    def _finished(self, result: TaskResult, manifest: Manifest, *, reused: bool) -> None:
+        result.manifest_key = layout.manifest_key(manifest.asset, manifest.key)
+        result.duration_s = 0.0 if reused else manifest.timing.duration_s
+        result.gaps = [g.detail for g in manifest.gaps]
+        result.metrics = dict(manifest.metrics)
+        result.error_type = result.error = None
+        if manifest.status == "skipped":
+            result.status = "skipped"
+            result.reason = next((c.detail for c in manifest.checks if c.name == "not_due"), "not due")
+        else:
+            result.status = "reused" if reused else "success"
+            result.reason = "success manifest exists (found at run time)" if reused else ""
 
     def _result(self, node: PlannedStep, status: TaskStatus, reason: str = "") -> TaskResult:
         p = node.partition
@@ -216,9 +262,10 @@ class LocalRunner:
             self._admit(node, results, pending)
         permits = dict(self.config.limits)
         running: dict[Future[TaskResult], NodeId] = {}
-        if pending and self.mode == "warm":
-            self._warm = WarmWorker()
+        stopped = ""
         try:
+            if pending and self.mode == "warm":
+                self._warm = WarmWorker()
             with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
                 while pending or running:
                     progressed = True
@@ -258,11 +305,19 @@ class LocalRunner:
                         results[node_id] = future.result()
                         self.on_task(results[node_id])
                         self._after(plan.nodes[node_id], results[node_id], results, pending)
+        except Exception as exc:  # the range still ends with a result for every step, and a summary
+            stopped = f"the runner stopped: {type(exc).__name__}: {exc}"
         finally:
             if self._warm is not None:
                 self._warm.close()
                 self._warm = None
-        return [results[n] for n in plan.nodes if n in results]
+        for node_id, node in plan.nodes.items():
+            if node_id not in results:
+                status: TaskStatus = "failed" if stopped else "blocked"
+                results[node_id] = self._result(node, status, stopped or "never became ready")
+                if stopped:
+                    results[node_id].error_type, results[node_id].error = "RunnerError", stopped
+        return [results[n] for n in plan.nodes]
 
     def _admit(self, node: PlannedStep, results: dict[NodeId, TaskResult], pending: list[NodeId]) -> None:
         if node.action == "skip":

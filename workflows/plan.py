@@ -190,7 +190,7 @@ def decide(manifest: Manifest | None, *, resume: bool) -> StepPlan:
     if manifest.status == "success":
         if resume:
             return StepPlan(asset, "skip", "success manifest exists")
-        return StepPlan(asset, "run", "--no-resume: recompute (same run id)")
+        return StepPlan(asset, "run", "--no-resume: recompute into a new attempt (same run id)")
     if manifest.status == "failed":
         err = manifest.error.type if manifest.error else "error"
         return StepPlan(asset, "run", f"previous attempt failed ({err})")

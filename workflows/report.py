@@ -1,6 +1,8 @@
 """`pipeline report`: one self-contained HTML page (works offline) answering what ran, what
 failed and why: a timeline of steps per partition, step duration distributions, failures
-grouped by root cause with their manifests and log tails, input gaps and pointer changes."""
+grouped by root cause with their manifests and log tails, accuracy over time (MAE against the
+naive baseline, coverage per draft group and the dates that breached its thresholds), input
+gaps and pointer changes."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from datetime import date
 import pandas as pd
 import plotly.express as px
 
+from steps.pipeline.health import COVERAGE_CRITICAL, COVERAGE_WARN
 from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound
 from steps.runtime.partition import PartitionKey
@@ -25,7 +28,7 @@ CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 h1{margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:13px} td,th{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
-.failed{color:#c62828;font-weight:600} .success{color:#2e7d32} .muted{color:#777}
+.failed{color:#c62828;font-weight:600} .warn{color:#b26a00;font-weight:600} .success{color:#2e7d32} .muted{color:#777}
 pre{background:#f6f6f6;padding:8px;max-height:240px;overflow:auto;font-size:12px}
 .cards span{display:inline-block;margin-right:18px;font-size:18px}
 """
@@ -50,6 +53,47 @@ def _log_tail(store: Store, asset: str, view: PartitionView) -> str:
     return manifest.error.traceback_snippet[-1500:] if manifest and manifest.error else ""
 
 
+def accuracy_rows(views: list[PartitionView]) -> list[dict]:
+    """Per date: the `accuracy` step's MAE of the projections and of the naive baseline."""
+    rows = []
+    for view in views:
+        step = view.steps.get("accuracy")
+        for m in step.manifests if step else []:
+            if "mae_fp" in m.metrics and "baseline_mae_fp" in m.metrics:
+                rows.append(
+                    {
+                        "date": view.game_date,
+                        "run": view.run_id,
+                        "players": int(m.metrics.get("n", 0)),
+                        "mae_fp": m.metrics["mae_fp"],
+                        "baseline_mae_fp": m.metrics["baseline_mae_fp"],
+                    }
+                )
+    return rows
+
+
+def coverage_rows(views: list[PartitionView]) -> list[dict]:
+    """Per date and draft group: health.checks' `coverage` metric and the threshold it breached
+    (`critical` below COVERAGE_CRITICAL, `warn` below COVERAGE_WARN, else empty)."""
+    rows = []
+    for view in views:
+        step = view.steps.get("health.checks")
+        for m in step.manifests if step else []:
+            if "coverage" not in m.metrics:
+                continue
+            value = m.metrics["coverage"]
+            breach = "critical" if value < COVERAGE_CRITICAL else "warn" if value < COVERAGE_WARN else ""
+            rows.append(
+                {
+                    "date": view.game_date,
+                    "draft_group": m.partition.draft_group_id or "",
+                    "coverage": value,
+                    "breach": breach,
+                }
+            )
+    return sorted(rows, key=lambda r: (r["date"], r["draft_group"]))
+
+
 def build_report(
     store: Store, graph: Graph, views: list[PartitionView], *, title: str, summary: dict | None = None
 ) -> str:
@@ -72,7 +116,7 @@ def build_report(
             )
     frame = pd.DataFrame(rows)
     parts = [f"<h1>{html.escape(title)}</h1>"]
-    counts = defaultdict(int)
+    counts: dict[str, int] = defaultdict(int)
     for view in views:
         counts[view.status] += 1
     parts.append(
@@ -115,6 +159,86 @@ def build_report(
         fig = px.box(frame, x="step", y="duration_s", points="all", title="Duration per step (seconds)")
         fig.update_layout(height=420)
         parts.append(plot(fig))
+
+    parts.append('<h2 id="accuracy">Accuracy over time</h2>')
+    accuracy = accuracy_rows(views)
+    coverage = coverage_rows(views)
+    if accuracy:
+        melted = pd.DataFrame(accuracy).melt(
+            id_vars=["date"],
+            value_vars=["mae_fp", "baseline_mae_fp"],
+            var_name="series",
+            value_name="MAE (fp)",
+        )
+        fig = px.line(
+            melted, x="date", y="MAE (fp)", color="series", markers=True, title="MAE vs naive baseline"
+        )
+        fig.update_layout(height=360)
+        parts.append(plot(fig))
+    if coverage:
+        fig = px.line(
+            pd.DataFrame(coverage),
+            x="date",
+            y="coverage",
+            color="draft_group",
+            markers=True,
+            title="Coverage of expected active players",
+        )
+        fig.add_hline(y=COVERAGE_WARN, line_dash="dash", line_color="#f9a825", annotation_text="warn")
+        fig.add_hline(y=COVERAGE_CRITICAL, line_dash="dash", line_color="#c62828", annotation_text="critical")
+        fig.update_layout(height=360)
+        parts.append(plot(fig))
+    if not accuracy and not coverage:
+        parts.append("<p>No accuracy or coverage metrics in this range.</p>")
+    groups_of: dict[date, list[dict]] = defaultdict(list)
+    for row in coverage:
+        groups_of[row["date"]].append(row)
+    dates = sorted({r["date"] for r in accuracy} | set(groups_of))
+    by_date = {r["date"]: r for r in accuracy}
+    acc_rows = []
+    for day in dates:
+        a = by_date.get(day)
+        acc_rows.append(
+            [
+                day.isoformat(),
+                f"{a['mae_fp']:.4f}" if a else "-",
+                f"{a['baseline_mae_fp']:.4f}" if a else "-",
+                str(a["players"]) if a else "-",
+                "<br>".join(
+                    html.escape(f"{r['draft_group']}: {r['coverage']:.4f}") for r in groups_of.get(day, [])
+                )
+                or "-",
+            ]
+        )
+    if acc_rows:
+        parts.append(
+            '<div id="accuracy-table">'
+            + _table(acc_rows, ["date", "MAE fp", "baseline MAE fp", "players", "coverage (draft group)"])
+            + "</div>"
+        )
+    breaches = [r for r in coverage if r["breach"]]
+    parts.append(
+        f'<h3 id="coverage-breaches">Coverage breaches ({len(breaches)}): below {COVERAGE_WARN:.0%} warns, '
+        f"below {COVERAGE_CRITICAL:.0%} is critical</h3>"
+    )
+    parts.append(
+        '<div id="breach-table">'
+        + _table(
+            [
+                [
+                    r["date"].isoformat(),
+                    html.escape(r["draft_group"]),
+                    f"{r['coverage']:.4f}",
+                    f'<span class="{"failed" if r["breach"] == "critical" else "warn"}">{r["breach"]}</span>',
+                ]
+                for r in breaches
+            ],
+            ["date", "draft group", "coverage", "breach"],
+        )
+        + "</div>"
+        if breaches
+        else '<p class="success">No date breached a coverage threshold.</p>'
+    )
 
     groups: dict[str, list[tuple[PartitionView, str]]] = defaultdict(list)
     for view in views:

@@ -1,7 +1,9 @@
 """What ran, what failed, why: read back from pointers and manifests.
 
 Listing cost is bounded: one paginated listing of the pointers and one per asset, whatever
-the range; then one GET per manifest shown.
+the range; then one GET per manifest shown. The same listings name every attempt
+(`.../attempts/<attempt_id>.json`, ids sortable by start time), so each date's latest run is
+found without reading it; only when that run is not the one shown are its step manifests read.
 """
 
 from __future__ import annotations
@@ -31,11 +33,26 @@ class StepView:
     @property
     def manifest(self) -> Manifest | None:
         failed = [m for m in self.manifests if m.status == "failed"]
-        return (failed or self.manifests or [None])[0]
+        pick = failed or self.manifests
+        return pick[0] if pick else None
 
     @property
     def duration_s(self) -> float:
         return sum(m.timing.duration_s for m in self.manifests)
+
+
+@dataclass
+class LatestRun:
+    """The run of a date that made the newest attempt (by attempt id), whatever is current."""
+
+    run_id: str
+    attempt_id: str | None
+    steps: dict[str, StepView] = field(default_factory=dict)
+
+    @property
+    def failures(self) -> list[tuple[str, Manifest]]:
+        """(step, failed manifest) of each failed step partition (one per draft group)."""
+        return [(a, m) for a, s in self.steps.items() for m in s.manifests if m.status == "failed"]
 
 
 @dataclass
@@ -45,6 +62,18 @@ class PartitionView:
     pointer: Pointer | None  # the first draft group's current pointer
     steps: dict[str, StepView] = field(default_factory=dict)
     pointers: dict[str, Pointer] = field(default_factory=dict)  # draft group -> its pointer
+    latest: LatestRun | None = None
+
+    @property
+    def latest_failed(self) -> bool:
+        """A failed attempt made after the current pointer's (a failed rerun of a promoted
+        date): the pointer still names the earlier run, so the date looks fine otherwise."""
+        if self.latest is None or self.pointer is None or not self.latest.failures:
+            return False
+        newest = self.latest.attempt_id or ""
+        return any(
+            newest > (p.attempt_id or "") or p.run_id != self.latest.run_id for p in self.pointers.values()
+        )
 
     @property
     def status(self) -> str:
@@ -71,6 +100,31 @@ def parse_manifest_key(key: str) -> PartitionKey | None:
         return None
 
 
+def parse_attempt_key(key: str) -> tuple[PartitionKey, str] | None:
+    """(partition, attempt id) of `manifests/<asset>/<partition segments>/attempts/<id>.json`."""
+    parts = key.split("/")
+    if (
+        len(parts) < 5
+        or parts[0] != "manifests"
+        or parts[-2] != "attempts"
+        or not parts[-1].endswith(".json")
+    ):
+        return None
+    try:
+        return PartitionKey.from_segments("/".join(parts[2:-2])), parts[-1].removesuffix(".json")
+    except ValueError:
+        return None
+
+
+def error_line(manifest: Manifest, limit: int = 160) -> str:
+    """`<type>: <message>`, first line only, trimmed."""
+    if manifest.error is None:
+        return "failed"
+    message = (manifest.error.message.strip().splitlines() or [""])[0]
+    text = f"{manifest.error.type}: {message}"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def collect(
     store: Store,
     graph: Graph,
@@ -93,10 +147,18 @@ def collect(
                 pointers.setdefault(pointer.game_date, {})[pointer.draft_group_id or ""] = pointer
     seen: dict[date, set[str]] = {}
     existing: dict[str, list[PartitionKey]] = {}
+    attempts: dict[date, dict[str, str]] = {}  # date -> run -> its newest attempt id
+    slate = set(slate_steps(graph))
     for asset in graph.order:
         for info in store.list(layout.manifest_asset_prefix(asset)):
             key = parse_manifest_key(info.key)
             if key is None:
+                attempt = parse_attempt_key(info.key)
+                if attempt is not None and asset in slate:
+                    akey, attempt_id = attempt
+                    if in_range(akey.game_date) and akey.run_id is not None:
+                        runs_of = attempts.setdefault(akey.game_date, {})  # type: ignore[arg-type]
+                        runs_of[akey.run_id] = max(runs_of.get(akey.run_id, ""), attempt_id)
                 continue
             if key.month is not None or in_range(key.game_date):
                 existing.setdefault(asset, []).append(key)
@@ -118,11 +180,21 @@ def collect(
         )
         for d, r in sorted(chosen.items())
     }
+    latest_runs: dict[date, tuple[str, str | None]] = {}
+    for day in views:
+        by_run = {r: attempts.get(day, {}).get(r, "") for r in seen.get(day, ())}
+        if by_run:
+            run_id = max(by_run, key=lambda r: (by_run[r], r))
+            latest_runs[day] = (run_id, by_run[run_id] or None)
     wanted: list[tuple[str, PartitionKey]] = []
     for day, view in views.items():
+        run_ids = {view.run_id}
+        if day in latest_runs:
+            run_ids.add(latest_runs[day][0])  # read only when it is not the run shown
         for asset in slate_steps(graph):
-            for key in _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, view.run_id):
-                wanted.append((asset, key))
+            for run_id in run_ids:
+                for key in _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, run_id):
+                    wanted.append((asset, key))
 
     def fetch(item: tuple[str, PartitionKey]) -> tuple[tuple[str, PartitionKey], Manifest | None]:
         try:
@@ -137,6 +209,17 @@ def collect(
             keys = _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, view.run_id)
             manifests = [m for k in keys if (m := found.get((asset, k))) is not None]
             view.steps[asset] = StepView(asset, _status(manifests), manifests)
+        if day in latest_runs:
+            run_id, newest = latest_runs[day]
+            latest = LatestRun(run_id, newest)
+            if run_id == view.run_id:
+                latest.steps = view.steps
+            else:
+                for asset in slate_steps(graph):
+                    keys = _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, run_id)
+                    manifests = [m for k in keys if (m := found.get((asset, k))) is not None]
+                    latest.steps[asset] = StepView(asset, _status(manifests), manifests)
+            view.latest = latest
     return list(views.values())
 
 

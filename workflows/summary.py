@@ -247,7 +247,7 @@ def build_summary(
             "attempted": sum(1 for o in outcomes if o.status != "reused"),
             "succeeded": counts.get("success", 0),
             "failed": counts.get("failed", 0),
-            "skipped": counts.get("reused", 0),
+            "reused": counts.get("reused", 0),  # every step done before: nothing recomputed
             "no_slate": len(plan.no_slate),
             "shared": len(by_slate[None]),
             "shared_failed": len(shared_failed),

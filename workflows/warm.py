@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 PR_SET_PDEATHSIG = 1
+TIMED_OUT = 124  # the exit status a step killed at its timeout reports (as coreutils' timeout)
 
 
 def _die_with_parent() -> None:
@@ -66,14 +67,25 @@ def _handle(conn: socket.socket) -> None:
         request = json.loads(stream.readline())
         pid = os.fork()
         if pid == 0:
+            os.setpgid(0, 0)  # its own group, so a timeout also ends what the step started
             _die_with_parent()
             code = 1
             try:
                 code = _run_step(request)
             finally:
                 os._exit(code)
+        timed_out = []
+
+        def expire(*_: object) -> None:
+            timed_out.append(True)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+        signal.signal(signal.SIGALRM, expire)
+        signal.alarm(int(request.get("timeout") or 0))
         _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        signal.alarm(0)
+        code = TIMED_OUT if timed_out else os.waitstatus_to_exitcode(status)
         stream.write((json.dumps({"rc": code}) + "\n").encode())
         stream.flush()
 
@@ -119,11 +131,25 @@ class WarmWorker:
             self.close()
             raise RuntimeError(f"warm worker failed to start (said {line!r})")
 
-    def run(self, argv: list[str], *, stdout: Path, stderr: Path, env: dict[str, str]) -> int:
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def run(
+        self, argv: list[str], *, stdout: Path, stderr: Path, env: dict[str, str], timeout: int = 0
+    ) -> int:
+        """The step's exit status (TIMED_OUT when killed at `timeout` seconds; 0: none).
+        Raises OSError when the warm process is gone."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(self.path)
             with sock.makefile("rwb") as stream:
-                request = {"argv": argv, "stdout": str(stdout), "stderr": str(stderr), "env": env}
+                request = {
+                    "argv": argv,
+                    "stdout": str(stdout),
+                    "stderr": str(stderr),
+                    "env": env,
+                    "timeout": timeout,
+                }
                 stream.write((json.dumps(request) + "\n").encode())
                 stream.flush()
                 reply = stream.readline()
@@ -147,8 +173,17 @@ class WarmWorker:
         self.close()
 
 
-def run_subprocess(argv: list[str], *, stdout: Path, stderr: Path, env: dict[str, str]) -> int:
+def run_subprocess(
+    argv: list[str], *, stdout: Path, stderr: Path, env: dict[str, str], timeout: int = 0
+) -> int:
     """The plain way: a fresh interpreter per step (what an Argo pod does)."""
     cmd = [sys.executable, *argv[1:]] if argv[0] == "python" else argv
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
-        return subprocess.run(cmd, stdout=out, stderr=err, env=env, check=False).returncode
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
+        try:
+            return proc.wait(timeout=timeout or None)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return TIMED_OUT

@@ -1,23 +1,59 @@
-"""Promote: after health passes, move the "current" pointers to this run, atomically."""
+"""Promote: once this run's own health.checks passed, move the "current" pointers to it, atomically."""
 
 from __future__ import annotations
 
 from steps.runtime import layout
 from steps.runtime.errors import PointerRefused
+from steps.runtime.manifest import InputRecord, Manifest, read_manifest
 from steps.runtime.partition import Partition
-from steps.runtime.pointer import current_run, promote
+from steps.runtime.pointer import DivergentHistory, current_run, promote
 from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import SkipPartition, StepContext, StepSpec
 from steps.runtime.store import Store
 
 PUBLISHED_ASSET = "finalize.unified"
+HEALTH_ASSET = "health.checks"
 MODEL_ASSET = "minutes.train"
 
 
+def require_health(ctx: StepContext) -> Manifest:
+    """This very partition's health manifest, passed. Never another run's: resolving the input
+    would fall back to the current pointer's run, whose health says nothing about this one."""
+    where = f"{ctx.partition.describe()} run {ctx.partition.run_id}"
+    health = read_manifest(ctx.store, HEALTH_ASSET, ctx.partition.key)
+    if health is None:
+        raise PointerRefused(f"{HEALTH_ASSET} has no manifest for {where}; run it first; not promoting")
+    record_input(ctx, health)
+    failed = [c.name for c in health.checks if c.severity == "critical" and not c.passed]
+    if health.status != "success" or failed:
+        problems = [f"status {health.status}"] if health.status != "success" else []
+        if failed:
+            problems.append(f"failed critical checks {', '.join(failed)}")
+        elif health.error:
+            problems.append(f"{health.error.type}: {health.error.message}")
+        raise PointerRefused(f"{HEALTH_ASSET} of {where} did not pass ({'; '.join(problems)}); not promoting")
+    return health
+
+
+def record_input(ctx: StepContext, health: Manifest) -> None:
+    """Name the judged health run among promote's inputs, as an upstream read would."""
+    outputs = [o for o in health.outputs if o.name == "data"]
+    path = outputs[0].path if outputs else layout.manifest_key(HEALTH_ASSET, health.key)
+    ctx.inputs.append(
+        InputRecord(
+            name=f"{HEALTH_ASSET}.data" if outputs else f"{HEALTH_ASSET}.manifest",
+            kind="asset",
+            path=path,
+            run_id=health.partition.run_id,
+            pointer_hash=outputs[0].content_hash if outputs else None,
+            row_count=outputs[0].row_count if outputs else None,
+            file_count=1,
+        )
+    )
+
+
 def run(ctx: StepContext) -> None:
-    health = ctx.resolve_upstream("health.checks")
-    if health.partition.run_id != ctx.partition.run_id:
-        raise PointerRefused(f"health.checks did not pass for run {ctx.partition.run_id}; not promoting")
+    require_health(ctx)
     unified = ctx.resolve_upstream(PUBLISHED_ASSET)
     if unified.partition.run_id != ctx.partition.run_id:
         raise PointerRefused(f"{PUBLISHED_ASSET} of run {ctx.partition.run_id} has no success manifest")
@@ -31,6 +67,8 @@ def run(ctx: StepContext) -> None:
             reason=reason,
             correlation_id=ctx.correlation_id,
         )
+    except DivergentHistory:
+        raise  # a forked pointer history is a failure for an operator to see, never a skip
     except PointerRefused as exc:
         # A late backfill with an older as-of: the newer run stays current, by design.
         raise SkipPartition(f"not promoted: {exc}") from None
@@ -72,7 +110,7 @@ STEPS = [
         asset="promote",
         run=run,
         description="Compare-and-swap the current pointers to this run once health passed",
-        consumes=("health.checks", "finalize.unified", "minutes.train"),
+        consumes=(HEALTH_ASSET, PUBLISHED_ASSET, MODEL_ASSET),
         concurrency=("stage.promote",),
         retries=3,
         shape=DRAFT_GROUP,  # each draft group has its own current pointer

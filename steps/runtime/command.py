@@ -25,6 +25,8 @@ def step_argv(
     orchestrator_run_id: str | None = None,
     outputs_dir: str | None = None,
     reason: str | None = None,
+    force: str | None = None,  # `--force` / `--no-force` (a flag, or Argo's parameter for one)
+    attempt_id: str | None = None,
     python: str = "python",
 ) -> list[str]:
     argv = [python, "-m", "steps", asset]
@@ -41,8 +43,9 @@ def step_argv(
         "--orchestrator-run-id": orchestrator_run_id,
         "--outputs-dir": outputs_dir,
         "--reason": reason,
+        "--attempt-id": attempt_id,
     }
     for flag, value in optional.items():
         if value is not None:
             argv += [flag, value]
-    return argv
+    return argv if force is None else [*argv, force]

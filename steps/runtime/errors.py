@@ -59,5 +59,10 @@ class MissingInput(Deterministic):
     """An input the step needs does not exist (no snapshot at or before as-of, no upstream run)."""
 
 
+class IdentityMismatch(Deterministic):
+    """A manifest under the same run id was made for a different partition (another as-of,
+    profile, worlds ...): reusing or overwriting it would mix two runs."""
+
+
 class CheckFailed(Deterministic):
     """A critical check failed; the partition must not be promoted."""

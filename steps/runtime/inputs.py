@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from steps.runtime import layout
-from steps.runtime.errors import ManifestError, MissingInput
-from steps.runtime.manifest import Manifest, list_manifests, read_manifest
+from steps.runtime.errors import IdentityMismatch, ManifestError, MissingInput
+from steps.runtime.manifest import Manifest, list_manifests, read_manifest, read_output_frame
 from steps.runtime.partition import Partition, PartitionKey, month_of, season_of
-from steps.runtime.pointer import current_run
+from steps.runtime.pointer import current_run, pointed_manifest
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE, Input, Shape
 from steps.runtime.store import Store
 
@@ -52,12 +52,14 @@ def resolve_one(store: Store, item: Input, consumer: Partition, key: PartitionKe
         else (lambda m: m.partition.run_as_of_ts <= consumer.run_as_of_ts)
     )
     same = read_manifest(store, item.asset, key)
+    if same is not None and key.run_id is not None:
+        same_run_identity(same, consumer)
     if same is not None and same.status == "success" and (key.run_id is not None or in_time(same)):
         return same
     if key.run_id is not None:
         pointer = current_run(store, layout.pointer_scope(item.asset, key))
         if pointer is not None and (item.after_as_of or pointer.run_as_of_ts <= consumer.run_as_of_ts):
-            found = read_manifest(store, item.asset, pointer.key)
+            found = pointed_manifest(store, pointer)
             if found is not None and found.status == "success":
                 return found
         candidates = [
@@ -76,13 +78,31 @@ def resolve_one(store: Store, item: Input, consumer: Partition, key: PartitionKe
     )
 
 
+def same_run_identity(producer: Manifest, consumer: Partition) -> None:
+    """One run id is one run: the same as-of, profile and worlds in every step. A manifest
+    under the consumer's run id made otherwise (a step run by hand with another `--as-of`)
+    would leak data from after the consumer's as-of, or mix two runs: refuse it."""
+    made, wanted = producer.partition, consumer
+    differ = [
+        f"{name} {getattr(made, name)!r} (consumer: {getattr(wanted, name)!r})"
+        for name in ("run_as_of_ts", "profile", "worlds")
+        if getattr(made, name) is not None and getattr(made, name) != getattr(wanted, name)
+    ]
+    if differ:
+        raise IdentityMismatch(
+            f"upstream {producer.asset} run {made.run_id} was made with {', '.join(differ)}; "
+            "one run id must name one partition. Run the range again under a new run id "
+            "(pipeline run/submit derive it from the as-of, profile and worlds)"
+        )
+
+
 def draft_groups(store: Store, consumer: Partition) -> list[str]:
     """The draft groups of a date's run, as its fan-out source listed them."""
     asset, output, column = DRAFT_GROUP_SOURCE
     source = resolve_one(
         store, Input(asset), consumer, PartitionKey(game_date=consumer.game_date, run_id=consumer.run_id)
     )
-    frame = store.get_parquet(source.output(output).path)
+    frame = read_output_frame(store, source.output(output))
     return sorted(str(g) for g in frame[column].dropna().unique())
 
 

@@ -30,8 +30,24 @@ def run_prefix(asset: str, key: PartitionKey) -> str:
     return f"runs/{check_token(asset, 'asset')}/{key.segments()}/"
 
 
+def attempt_prefix(asset: str, key: PartitionKey, attempt_id: str) -> str:
+    """Where one attempt of a run writes its outputs: create-only, so a rerun (`--force`,
+    `--no-resume`) writes beside an earlier attempt and never over it."""
+    return f"{run_prefix(asset, key)}attempt={check_token(attempt_id, 'attempt_id')}/"
+
+
 def manifest_key(asset: str, key: PartitionKey) -> str:
+    """The run's latest attempt: what resume, status and same-run readers look at."""
     return f"manifests/{check_token(asset, 'asset')}/{key.segments()}/manifest.json"
+
+
+def attempt_manifest_key(asset: str, key: PartitionKey, attempt_id: str) -> str:
+    """One attempt's manifest, written create-only: what a pointer names, so a later attempt
+    of a promoted run never changes what is current."""
+    return (
+        f"manifests/{check_token(asset, 'asset')}/{key.segments()}/"
+        f"attempts/{check_token(attempt_id, 'attempt_id')}.json"
+    )
 
 
 def manifest_asset_prefix(asset: str) -> str:
@@ -55,6 +71,11 @@ def pointer_scope(asset: str, key: PartitionKey) -> str:
 
 def model_pointer_scope(model: str) -> str:
     return f"models/{check_token(model, 'model')}/"
+
+
+def scratch_prefix(name: str) -> str:
+    """Throw-away work (e.g. `pipeline verify`'s recomputation), never read as a result."""
+    return f"scratch/{check_token(name, 'scratch name')}/"
 
 
 def backfill_prefix(backfill_id: str) -> str:

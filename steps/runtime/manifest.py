@@ -10,12 +10,14 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
+import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from steps.runtime import layout
-from steps.runtime.errors import ManifestError, ObjectNotFound
+from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound
 from steps.runtime.partition import Partition, PartitionKey, describe_validation_error
-from steps.runtime.store import Store
+from steps.runtime.store import Store, content_hash, dumps_json, parquet_to_frame
 
 Status = Literal["success", "failed", "skipped"]
 
@@ -97,7 +99,9 @@ class Manifest(_Strict):
     correlation_id: str
     # Key figures (rows, coverage, MAE ...) surfaced in summaries and as Argo outputs.
     metrics: dict[str, float] = Field(default_factory=dict)
-    attempt: int = 1
+    attempt: int = 1  # the orchestrator's retry number
+    # Which execution wrote it: its outputs lie under the attempt's own prefix.
+    attempt_id: str | None = None
     reason: str | None = None  # why this run was made (`--reason`, e.g. a backfill's)
 
     @property
@@ -112,9 +116,37 @@ class Manifest(_Strict):
 
 
 def write_manifest(store: Store, manifest: Manifest) -> str:
+    """The attempt's own record (create-only), then the run's latest-attempt manifest."""
+    body = dumps_json(manifest.model_dump(mode="json"))
+    if manifest.attempt_id is not None:
+        store.put_if(
+            layout.attempt_manifest_key(manifest.asset, manifest.key, manifest.attempt_id),
+            body,
+            if_none_match=True,
+        )
     key = layout.manifest_key(manifest.asset, manifest.key)
-    store.put_json(key, manifest.model_dump(mode="json"))
+    store.put_bytes(key, body)
     return key
+
+
+def read_output(store: Store, record: OutputRecord) -> bytes:
+    """An output's bytes, refused unless they hash to what its manifest recorded."""
+    data = store.get_bytes(record.path)
+    found = content_hash(data)
+    if found != record.content_hash:
+        raise CorruptObject(
+            f"{store.describe(record.path)} does not match its manifest: content hash {found}, "
+            f"manifest says {record.content_hash} (the object was changed after it was written)"
+        )
+    return data
+
+
+def read_output_frame(store: Store, record: OutputRecord) -> pd.DataFrame:
+    data = read_output(store, record)
+    try:
+        return parquet_to_frame(data)
+    except (pa.ArrowException, OSError) as exc:
+        raise CorruptObject(f"{store.describe(record.path)} is not readable parquet: {exc}") from None
 
 
 def parse_manifest(data: bytes, where: str) -> Manifest:

@@ -252,6 +252,12 @@ class Partition(BaseModel):
     def describe(self) -> str:
         return self.key.describe()
 
+    def differences(self, other: Partition) -> list[str]:
+        """The fields in which `other` is a different partition (empty when the same). Two
+        runs with one key must be one partition: the same as-of, profile, worlds ..."""
+        mine, theirs = self.model_dump(mode="json"), other.model_dump(mode="json")
+        return [name for name in mine if mine[name] != theirs[name]]
+
     def as_of_iso(self) -> str:
         return iso_utc(self.run_as_of_ts)
 

@@ -3,21 +3,28 @@
 Protocol (the same on both backends; Iceberg's metadata-pointer commit is the model):
 1. Read the pointer and its ETag. If its own history entry is missing (a writer crashed
    between steps 4 and 5), write it first, so every version that was ever current is kept.
+   With no pointer (the first version, or the pointer object was lost), list `history/` once
+   to find the newest entry instead (step 4 numbers after it; step 3 needs a pointer).
 2. Refuse a run that has no success manifest.
 3. Refuse to move back in time: a candidate whose `run_as_of_ts` is older than the current
    one's needs `force` (a late backfill must not clobber a newer daily run).
-4. Conditional PUT of the new pointer (`If-Match` the ETag read, or `If-None-Match: *` for
-   the first version). A lost race re-reads and retries from 1; nothing is overwritten blind.
+4. Conditional PUT of the new pointer (`If-Match` the ETag read, or `If-None-Match: *` when
+   there is none). Its `seq` is one past both the pointer's and the newest history entry's:
+   `current.seq + 1` once its history slot is checked free, else (no pointer, or a pointer
+   behind its history) one past the newest entry, which `previous` then names if there is no
+   pointer. A lost race (or a pointer deleted meanwhile) re-reads and retries from 1; nothing
+   is overwritten blind, and a version number is never reused.
 5. Write `history/<seq>.json` create-only. Its content is the pointer itself, so a retry
-   writes the same bytes.
+   writes the same bytes; a slot already holding a different version is a forked history
+   and is refused (DivergentHistory, a PointerRefused naming the slot), never silently kept.
 """
 
 from __future__ import annotations
 
-import contextlib
 import getpass
 import os
 import random
+import re
 import time
 from datetime import date, datetime
 from typing import Literal
@@ -26,10 +33,14 @@ from pydantic import BaseModel, ConfigDict
 
 from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound, PointerRefused, PreconditionFailed
-from steps.runtime.manifest import require_success
+from steps.runtime.manifest import Manifest, parse_manifest, require_success
 from steps.runtime.partition import PartitionKey
 from steps.runtime.store import Store, dumps_json
 from steps.runtime.timefmt import iso_utc, utc_now
+
+
+class DivergentHistory(PointerRefused):
+    """Two different versions claim one history slot: the lineage forked (never overwritten)."""
 
 
 class PreviousVersion(BaseModel):
@@ -49,6 +60,7 @@ class Pointer(BaseModel):
     game_date: date
     draft_group_id: str | None = None
     run_id: str
+    attempt_id: str | None = None  # the attempt of the run that was promoted
     manifest_path: str
     run_as_of_ts: datetime
     seq: int
@@ -67,8 +79,15 @@ def pointer_key(scope: str) -> str:
     return f"{scope}{layout.POINTER_FILE}"
 
 
+def history_prefix(scope: str) -> str:
+    return f"{scope}history/"
+
+
 def history_key(scope: str, seq: int) -> str:
-    return f"{scope}history/{seq:08d}.json"
+    return f"{history_prefix(scope)}{seq:08d}.json"
+
+
+_HISTORY_NAME = re.compile(r"([0-9]+)\.json")
 
 
 def default_actor() -> str:
@@ -83,24 +102,88 @@ def read_pointer(store: Store, scope: str) -> tuple[Pointer, str] | None:
     return Pointer.model_validate_json(data), etag
 
 
+def pointed_manifest(store: Store, pointer: Pointer) -> Manifest | None:
+    """The manifest of the attempt a pointer names (None when it is gone)."""
+    try:
+        data = store.get_bytes(pointer.manifest_path)
+    except ObjectNotFound:
+        return None
+    return parse_manifest(data, store.describe(pointer.manifest_path))
+
+
 def current_run(store: Store, scope: str) -> Pointer | None:
     found = read_pointer(store, scope)
     return found[0] if found else None
 
 
-def _record_history(store: Store, pointer: Pointer) -> None:
-    # Create-only; if it exists it was recorded already (a retry, or the repair in step 1).
-    with contextlib.suppress(PreconditionFailed):
-        store.put_if(
-            history_key(pointer.scope, pointer.seq),
-            dumps_json(pointer.model_dump(mode="json")),
-            if_none_match=True,
+def _describe_version(pointer: Pointer) -> str:
+    return (
+        f"version {pointer.seq}: run {pointer.run_id} of {pointer.asset}, promoted "
+        f"{iso_utc(pointer.promoted_at)} by {pointer.promoted_by} ({pointer.reason!r})"
+    )
+
+
+def _check_same(store: Store, scope: str, pointer: Pointer, existing: bytes) -> None:
+    """An occupied history slot is fine only if it records this very version (a retry)."""
+    slot = history_key(scope, pointer.seq)
+    try:
+        recorded: Pointer | None = Pointer.model_validate_json(existing)
+    except ValueError:
+        recorded = None
+    if recorded == pointer:
+        return
+    held = _describe_version(recorded) if recorded else "something that is not a pointer version"
+    raise DivergentHistory(
+        f"divergent pointer history: {store.describe(slot)} already holds {held}, but "
+        f"{pointer_key(scope)} is {_describe_version(pointer)}. Two lineages claim the same "
+        "version (a promote restarted the numbering after the pointer was lost, or the pointer "
+        "was put back by hand); the recorded entry was not overwritten. Decide which lineage "
+        "is right, move the other one's entries out of history/, then promote again."
+    )
+
+
+def _record_history(store: Store, scope: str, pointer: Pointer, *, expect_recorded: bool = False) -> None:
+    """Write `pointer` to its history slot, create-only (steps 1 and 5).
+
+    An existing identical entry (a retry, or the repair in step 1) is fine; an existing
+    different one raises PointerRefused. `expect_recorded` reads before writing, the cheaper
+    order when the slot is normally there already (step 1).
+    """
+    slot = history_key(scope, pointer.seq)
+    if expect_recorded:
+        try:
+            _check_same(store, scope, pointer, store.get_bytes(slot))
+            return
+        except ObjectNotFound:
+            pass  # a writer died between steps 4 and 5: repair
+    try:
+        store.put_if(slot, dumps_json(pointer.model_dump(mode="json")), if_none_match=True)
+    except PreconditionFailed:
+        _check_same(store, scope, pointer, store.get_bytes(slot))
+
+
+def _newest_history(store: Store, scope: str) -> Pointer | None:
+    """The newest recorded version: one listing of `history/`, then one read."""
+    prefix = history_prefix(scope)
+    newest: tuple[int, str] | None = None
+    for info in store.list(prefix):
+        match = _HISTORY_NAME.fullmatch(info.key[len(prefix) :])
+        if match and (newest is None or int(match.group(1)) > newest[0]):
+            newest = (int(match.group(1)), info.key)
+    if newest is None:
+        return None
+    seq, slot = newest
+    version = Pointer.model_validate_json(store.get_bytes(slot))
+    if version.seq != seq:
+        raise DivergentHistory(
+            f"corrupt pointer history: {store.describe(slot)} records version {version.seq}, not {seq}"
         )
+    return version
 
 
 def list_history(store: Store, scope: str) -> list[Pointer]:
     out = []
-    for info in store.list(f"{scope}history/"):
+    for info in store.list(history_prefix(scope)):
         out.append(Pointer.model_validate_json(store.get_bytes(info.key)))
     return sorted(out, key=lambda p: p.seq)
 
@@ -121,13 +204,19 @@ def promote(
     if key.game_date is None or key.run_id is None:
         raise PointerRefused(f"only a run of a dated partition can be current, not {key.segments()}")
     manifest = require_success(store, asset, key)
-    manifest_path = layout.manifest_key(asset, key)
+    # The attempt's own manifest, which no later attempt of the run rewrites: a `--force`
+    # rerun of a promoted run never changes what is current.
+    manifest_path = (
+        layout.attempt_manifest_key(asset, key, manifest.attempt_id)
+        if manifest.attempt_id
+        else layout.manifest_key(asset, key)
+    )
     actor = promoted_by or default_actor()
     for attempt in range(max_attempts):
         found = read_pointer(store, scope)
         current, etag = found if found else (None, None)
         if current is not None:
-            _record_history(store, current)
+            _record_history(store, scope, current, expect_recorded=True)
             if current.run_id == key.run_id and current.asset == asset:
                 return current
             if manifest.partition.run_as_of_ts < current.run_as_of_ts and not force:
@@ -137,22 +226,35 @@ def promote(
                     f"{current.run_id} is as of {iso_utc(current.run_as_of_ts)} "
                     "(use force to override, e.g. for a rollback)"
                 )
+            previous: Pointer | None = current
+            seq = current.seq + 1
+            if store.exists(history_key(scope, seq)):
+                # Someone moved the pointer since we read it (the CAS below will lose), or the
+                # pointer is behind its history (restored from an older copy): never reuse a slot.
+                newest = _newest_history(store, scope)
+                seq = max(seq, newest.seq + 1 if newest else 1)
+        else:
+            # No pointer: the first version, or the pointer object was lost. Continue the
+            # recorded lineage rather than restart it at 1.
+            previous = _newest_history(store, scope)
+            seq = previous.seq + 1 if previous else 1
         new = Pointer(
             scope=scope,
             asset=asset,
             game_date=key.game_date,
             draft_group_id=key.draft_group_id,
             run_id=key.run_id,
+            attempt_id=manifest.attempt_id,
             manifest_path=manifest_path,
             run_as_of_ts=manifest.partition.run_as_of_ts,
-            seq=(current.seq + 1) if current else 1,
+            seq=seq,
             promoted_at=utc_now(),
             promoted_by=actor,
             reason=reason,
             correlation_id=correlation_id,
             previous=(
-                PreviousVersion(seq=current.seq, run_id=current.run_id, run_as_of_ts=current.run_as_of_ts)
-                if current
+                PreviousVersion(seq=previous.seq, run_id=previous.run_id, run_as_of_ts=previous.run_as_of_ts)
+                if previous
                 else None
             ),
         )
@@ -165,7 +267,7 @@ def promote(
         except PreconditionFailed:
             time.sleep(random.uniform(0.005, 0.05) * (1 + attempt))
             continue
-        _record_history(store, new)
+        _record_history(store, scope, new)
         return new
     raise PointerRefused(f"gave up updating {pointer_key(scope)} after {max_attempts} lost races")
 

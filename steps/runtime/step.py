@@ -1,14 +1,17 @@
 """A step: a declaration (what it makes, consumes, needs) plus a function over a context.
 
 `execute` is the only way a step runs. It resolves inputs, lets the step compute, runs its
-checks, writes outputs under the run prefix and the manifest last. Any exception becomes a
-failed manifest and a non-zero exit; outputs of a failed run are never named by a success
-manifest, so no reader ever trusts them.
+checks, writes outputs create-only under its attempt's prefix and the manifest last. Any
+exception becomes a failed manifest and a non-zero exit; outputs of a failed attempt are never
+named by a success manifest, so no reader ever trusts them, and no attempt ever overwrites
+another's outputs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +24,7 @@ import steps
 from steps.runtime import asof, layout
 from steps.runtime.contracts import DataFrameSchema, enforce
 from steps.runtime.environment import git_sha, hostname, python_version
-from steps.runtime.errors import CheckFailed, Deterministic, MissingInput
+from steps.runtime.errors import CheckFailed, Deterministic, MissingInput, StoreError
 from steps.runtime.events import emit
 from steps.runtime.faults import maybe_fault, skip_work
 from steps.runtime.inputs import resolve_input
@@ -34,12 +37,14 @@ from steps.runtime.manifest import (
     Manifest,
     OutputRecord,
     Timing,
+    read_output,
+    read_output_frame,
     write_manifest,
 )
 from steps.runtime.partition import Partition
 from steps.runtime.shapes import DATE, Input, Shape
 from steps.runtime.store import Store, content_hash, frame_to_parquet
-from steps.runtime.timefmt import iso_utc, utc_now
+from steps.runtime.timefmt import iso_utc, to_key_ts, utc_now
 
 GapPolicy = Literal["fail", "proceed"]
 
@@ -65,6 +70,9 @@ class StepSpec:
     shape: Shape = DATE  # what one partition of this asset is
     concurrency: tuple[str, ...] = ()
     resources: Resources = field(default_factory=Resources)
+    # Wall-clock limit of one attempt: the local runner kills the step after it, Argo sets
+    # it as the template's activeDeadlineSeconds. A hung step must not hold a daily run.
+    timeout_s: int = 900
     retries: int | None = None  # None: the configured default (workflows config)
     # What a missing source does: stop with a remediation message, or proceed and record it.
     gap_policy: dict[str, GapPolicy] = field(default_factory=dict)
@@ -116,6 +124,7 @@ class StepContext:
     partition: Partition
     store: Store
     correlation_id: str
+    attempt_id: str
     inputs: list[InputRecord] = field(default_factory=list)
     outputs: list[OutputRecord] = field(default_factory=list)
     checks: list[CheckRecord] = field(default_factory=list)
@@ -132,7 +141,8 @@ class StepContext:
 
     @property
     def run_prefix(self) -> str:
-        return layout.run_prefix(self.spec.asset, self.partition.key)
+        """Where this attempt writes: never where another attempt of the run wrote."""
+        return layout.attempt_prefix(self.spec.asset, self.partition.key, self.attempt_id)
 
     # ---- sources (as-of) -------------------------------------------------------------
     def source(
@@ -210,7 +220,7 @@ class StepContext:
         frames = []
         for manifest in self.resolve_all(asset):
             record = manifest.output(output)
-            frames.append(self.store.get_parquet(record.path))
+            frames.append(read_output_frame(self.store, record))
             self._record_upstream(asset, manifest, record)
         frame = pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
         if schema is not None and (len(frame) or len(frames) == 1):
@@ -221,7 +231,7 @@ class StepContext:
         manifest = self.resolve_upstream(asset)
         record = manifest.output(output)
         self._record_upstream(asset, manifest, record)
-        return self.store.get_bytes(record.path), manifest
+        return read_output(self.store, record), manifest
 
     def _record_upstream(self, asset: str, manifest: Manifest, record: OutputRecord) -> None:
         self.inputs.append(
@@ -250,7 +260,7 @@ class StepContext:
         frame = frame.reset_index(drop=True)
         data = frame_to_parquet(frame)
         key = f"{self.run_prefix}{name}.parquet"
-        self.store.put_bytes(key, data)
+        self.store.put_if(key, data, if_none_match=True)
         nulls, min_max = summarise_frame(frame)
         record = OutputRecord(
             name=name,
@@ -266,7 +276,7 @@ class StepContext:
 
     def write_bytes(self, name: str, data: bytes, *, suffix: str = "json") -> OutputRecord:
         key = f"{self.run_prefix}{name}.{suffix}"
-        self.store.put_bytes(key, data)
+        self.store.put_if(key, data, if_none_match=True)
         record = OutputRecord(name=name, path=key, row_count=0, content_hash=content_hash(data))
         self.outputs.append(record)
         return record
@@ -294,6 +304,11 @@ def _snippet(exc: BaseException) -> str:
     return buf.getvalue()[-2000:]
 
 
+def new_attempt_id() -> str:
+    """Unique per execution and sortable by start time, e.g. `20250115T233001Z-3f9a1c`."""
+    return f"{to_key_ts(utc_now())}-{os.urandom(3).hex()}"
+
+
 def execute(
     spec: StepSpec,
     partition: Partition,
@@ -302,26 +317,31 @@ def execute(
     correlation_id: str,
     orchestrator_run_id: str | None = None,
     attempt: int = 1,
+    attempt_id: str | None = None,
     reason: str | None = None,
 ) -> Manifest:
-    """Run one step for one partition; always leaves a manifest (success, skipped or failed)."""
+    """Run one step for one partition; always leaves a manifest (success, skipped or failed)
+    when the store answers. A store that fails the manifest write raises its StoreError."""
     started = utc_now()
+    attempt_id = attempt_id or new_attempt_id()
     event_fields: dict[str, Any] = {
         "asset": spec.asset,
         "game_date": partition.game_date,
         "run_id": partition.run_id,
     }
-    emit(
-        store,
-        "step_started",
-        correlation_id=correlation_id,
-        detail={"attempt": attempt},
-        **event_fields,
+    ctx = StepContext(
+        spec=spec, partition=partition, store=store, correlation_id=correlation_id, attempt_id=attempt_id
     )
-    ctx = StepContext(spec=spec, partition=partition, store=store, correlation_id=correlation_id)
     error: ErrorRecord | None = None
     status: Literal["success", "failed", "skipped"] = "success"
     try:
+        emit(
+            store,
+            "step_started",
+            correlation_id=correlation_id,
+            detail={"attempt": attempt, "attempt_id": attempt_id},
+            **event_fields,
+        )
         if not skip_work(spec.asset, partition.game_date):
             spec.run(ctx)
         maybe_fault(spec.asset, partition.game_date)
@@ -376,19 +396,22 @@ def execute(
         correlation_id=correlation_id,
         metrics=ctx.metrics,
         attempt=attempt,
+        attempt_id=attempt_id,
         reason=reason,
     )
     write_manifest(store, manifest)
-    emit(
-        store,
-        "step_finished",
-        correlation_id=correlation_id,
-        status=status,
-        detail={
-            "attempt": attempt,
-            "duration_s": manifest.timing.duration_s,
-            "error": error.message if error else None,
-        },
-        **event_fields,
-    )
+    with contextlib.suppress(StoreError):  # the manifest is the record; events are a convenience
+        emit(
+            store,
+            "step_finished",
+            correlation_id=correlation_id,
+            status=status,
+            detail={
+                "attempt": attempt,
+                "attempt_id": attempt_id,
+                "duration_s": manifest.timing.duration_s,
+                "error": error.message if error else None,
+            },
+            **event_fields,
+        )
     return manifest

@@ -70,7 +70,7 @@ def test_week_backfill_then_resume_runs_nothing(backend: str, request: pytest.Fi
     assert again.returncode == 0
     assert "Nothing to do" in again.stdout
     resumed = latest_summary(open_store(url))
-    assert resumed["partitions"]["skipped"] == 7 and resumed["runner"]["steps_run"] == 0
+    assert resumed["partitions"]["reused"] == 7 and resumed["runner"]["steps_run"] == 0
 
 
 def test_injected_failure_is_isolated_grouped_and_resumed(seeded: str, fast_config: str) -> None:

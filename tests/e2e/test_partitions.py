@@ -75,7 +75,8 @@ def test_the_window_reads_only_what_settled_by_its_as_of(url: str) -> None:
     for manifest in roles:
         as_of = manifest.partition.run_as_of_ts
         read = sorted(
-            PartitionKey.from_segments(i.path.split("/", 2)[2].rsplit("/", 1)[0]).game_date
+            # runs/<asset>/<partition>/attempt=<id>/<output>
+            PartitionKey.from_segments(i.path.split("/", 2)[2].split("/attempt=")[0]).game_date
             for i in manifest.inputs
         )
         expected = [d for d in landed if d < manifest.partition.game_date and settle_time(d) <= as_of]

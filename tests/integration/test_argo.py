@@ -115,7 +115,13 @@ def test_each_container_command_runs_locally(seeded: str, tmp_path: Path) -> Non
     containers = {t["name"]: t for t in template["spec"]["templates"] if "container" in t}
     dags = {t["name"]: t["dag"]["tasks"] for t in template["spec"]["templates"] if "dag" in t}
     store = open_store(seeded)
-    values = {**PARTITION, "store": seeded, "correlation_id": "conformance", "reason": "argo conformance"}
+    values = {
+        **PARTITION,
+        "store": seeded,
+        "correlation_id": "conformance",
+        "reason": "argo conformance",
+        "rerun": "--no-force",
+    }
     ran: list[str] = []
 
     def run_task(task: dict, values: dict[str, str]) -> Path:
@@ -231,6 +237,15 @@ def test_plan_and_summarize_containers_run_locally(seeded: str, tmp_path: Path) 
             assert "2024-11-18: " in message
     summary = open_store(seeded).get_json("backfills/cron-test/summary.json")
     assert summary["partitions"]["failed"] == 2 and summary["kind"] == "catch-up"
+    # The exit handler's output artifacts and the figures its metrics read, at the paths the
+    # template declares (tests/integration/test_argo_pane.py checks the declarations).
+    assert json.loads((tmp_path / "summary.json").read_text()) == summary
+    report = (tmp_path / "report.html").read_text()
+    assert report.startswith("<!DOCTYPE html>") or "<html" in report[:200]
+    assert "cron-test" in report
+    figures = tmp_path
+    assert (figures / "kind").read_text() == "catch-up"
+    assert (figures / "partitions_failed").read_text() == "2"
 
 
 def test_helm_chart_lints_and_templates_to_the_objects_the_code_builds() -> None:

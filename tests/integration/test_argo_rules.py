@@ -319,3 +319,45 @@ def test_a_month_task_runs_the_months_partition_in_every_slate() -> None:
     command = " ".join(step["container"]["command"])
     assert "--month {{inputs.parameters.month}} --run-id {{inputs.parameters.month_run_id}}" in command
     assert "--game-date" not in command
+
+
+def test_every_step_has_its_declared_deadline_on_a_leaf_template() -> None:
+    """A template's activeDeadlineSeconds becomes its pod's (workflow/controller/workflowpod.go)
+    and is valid on leaf templates only (workflow/validate/validate.go `validateNonLeaf`), so
+    every step's timeout is on its container template and on nothing else."""
+    templates = library()
+    seen = {}
+    for obj in templates.values():
+        for template in obj["spec"]["templates"]:
+            if "activeDeadlineSeconds" in template:
+                assert "container" in template or "script" in template or "resource" in template, template[
+                    "name"
+                ]
+                seen[template["name"]] = int(template["activeDeadlineSeconds"])
+    expected = {argo.template_name(a): GRAPH.specs[a].timeout_s for a in GRAPH.order}
+    assert seen == expected
+
+
+def test_no_resume_recomputes_on_argo_too() -> None:
+    """`pipeline submit --no-resume` reaches every step as `--force` (a new attempt), a resumed
+    range and the daily run as `--no-force`: the flag is the last argument of every step."""
+    steps = {argo.template_name(a) for a in GRAPH.order}
+    commands = [
+        t["container"]["command"]
+        for o in library().values()
+        for t in o["spec"]["templates"]
+        if t["name"] in steps
+    ]
+    assert len(commands) == len(steps)
+    assert all(c[-1] == "{{inputs.parameters.rerun}}" for c in commands)
+    items = [sample_item()]
+    for resume, flag in ((True, "--no-force"), (False, "--force")):
+        wf = argo.to_dict(
+            argo.range_workflow(items, correlation_id="c", store_url="s3://b", cfg=CONFIG, resume=resume)
+        )
+        assert {"name": "rerun", "value": flag} in wf["spec"]["arguments"]["parameters"]
+    cron = by_kind(chart_objects(), "CronWorkflow")
+    [daily] = cron.values()
+    assert {"name": "rerun", "value": "--no-force"} in daily["spec"]["workflowSpec"]["arguments"][
+        "parameters"
+    ]

@@ -41,7 +41,8 @@ def test_success_manifest_records_outputs_checks_and_events(store: Store) -> Non
     stored = read_manifest(store, "toy.step", part().key)
     assert stored == manifest
     out = stored.outputs[0]
-    assert out.path == "runs/toy.step/game_date=2024-11-18/run=t1/data.parquet"
+    # Each attempt writes under its own prefix, so no rerun ever overwrites an earlier one.
+    assert out.path == f"runs/toy.step/game_date=2024-11-18/run=t1/attempt={manifest.attempt_id}/data.parquet"
     assert out.row_count == 2 and out.content_hash.startswith("sha256:")
     assert out.null_counts == {"player_id": 0, "x": 1} and out.unique_checks == {"player_id": True}
     assert stored.environment.orchestrator_run_id == "orch-1" and stored.correlation_id == "corr-1"
@@ -95,7 +96,7 @@ def test_cli_runs_a_step_and_skips_when_done(seeded: str) -> None:
     assert first.returncode == 0, first.stderr
     assert "success" in first.stdout
     again = run_steps_cli(*_args(seeded))
-    assert again.returncode == 0 and "skipping" in again.stdout
+    assert again.returncode == 0 and "reused" in again.stdout
 
 
 def test_sigkill_mid_write_publishes_nothing_and_rerun_succeeds(seeded: str) -> None:
@@ -104,8 +105,10 @@ def test_sigkill_mid_write_publishes_nothing_and_rerun_succeeds(seeded: str) -> 
     import os
 
     full_env = dict(os.environ, **env)
-    proc = subprocess.Popen([sys.executable, "-m", "steps", *_args(seeded)], env=full_env)
-    out_key = "runs/ingest.roster/game_date=2024-11-18/run=t1/data.parquet"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "steps", *_args(seeded), "--attempt-id", "killed"], env=full_env
+    )
+    out_key = "runs/ingest.roster/game_date=2024-11-18/run=t1/attempt=killed/data.parquet"
     deadline = time.monotonic() + 60
     while not store.exists(out_key) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -117,7 +120,9 @@ def test_sigkill_mid_write_publishes_nothing_and_rerun_succeeds(seeded: str) -> 
         resolve_one(store, Input("ingest.roster"), part(), part().key)
     rerun = run_steps_cli(*_args(seeded))
     assert rerun.returncode == 0, rerun.stderr
-    assert read_manifest(store, "ingest.roster", part().key).status == "success"
+    done = read_manifest(store, "ingest.roster", part().key)
+    assert done.status == "success" and done.attempt_id != "killed"
+    assert "attempt=killed/" not in done.outputs[0].path  # the killed attempt's file is never named
 
 
 @pytest.mark.parametrize(

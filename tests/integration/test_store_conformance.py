@@ -59,9 +59,38 @@ def test_conditional_put(store: Store) -> None:
     with pytest.raises(PreconditionFailed):
         store.put_if("p/ptr.json", b"v1-again", if_none_match=True)
     etag2 = store.put_if("p/ptr.json", b"v2", if_match=etag)
-    with pytest.raises(PreconditionFailed):
+    with pytest.raises(PreconditionFailed, match="changed since it was read"):
         store.put_if("p/ptr.json", b"v3", if_match=etag)  # stale ETag
+    with pytest.raises(PreconditionFailed, match="already exists"):
+        store.put_if("p/ptr.json", b"v3", if_none_match=True)
     assert store.get_with_etag("p/ptr.json") == (b"v2", etag2)
+
+
+def test_conditional_put_on_a_missing_key(store: Store) -> None:
+    # Every unmet condition is PreconditionFailed on both backends (MinIO itself answers
+    # If-Match on a missing key with 404 NoSuchKey), so a CAS loop needs one except clause.
+    with pytest.raises(PreconditionFailed, match="does not exist"):
+        store.put_if("p/missing.json", b"v1", if_match="0123456789abcdef0123456789abcdef")
+    assert store.stat("p/missing.json") is None  # nothing was written
+    etag = store.put_if("p/missing.json", b"v1", if_none_match=True)  # create-only on a missing key
+    assert store.get_with_etag("p/missing.json") == (b"v1", etag)
+    store.delete("p/missing.json")
+    with pytest.raises(PreconditionFailed, match="does not exist"):
+        store.put_if("p/missing.json", b"v2", if_match=etag)  # the ETag read before the delete
+    assert store.stat("p/missing.json") is None
+    assert store.put_if("p/missing.json", b"v3", if_none_match=True)  # free again after a delete
+    assert store.get_bytes("p/missing.json") == b"v3"
+
+
+def test_conditional_put_needs_exactly_one_condition(store: Store) -> None:
+    etag = store.put_bytes("p/both.json", b"v1")
+    for key in ("p/both.json", "p/absent.json"):
+        with pytest.raises(ValueError, match="exactly one"):
+            store.put_if(key, b"v2", if_match=etag, if_none_match=True)
+        with pytest.raises(ValueError, match="exactly one"):
+            store.put_if(key, b"v2")
+    assert store.get_bytes("p/both.json") == b"v1"
+    assert store.stat("p/absent.json") is None
 
 
 @pytest.mark.parametrize("key", ["", "/abs", "a//b", "a/../b", "a/./b", "a\\b", "..", "a/"])

@@ -6,6 +6,7 @@ both backends serialise identically (and content hashes match across them).
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import io
 import json
@@ -87,9 +88,11 @@ class Store(ABC):
     def put_if(
         self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
     ) -> str:
-        """Conditional write: `if_match` an ETag, or `if_none_match` (create only).
+        """Conditional write: `if_match` an ETag, or `if_none_match` (create only); exactly one.
 
-        Raises PreconditionFailed when the condition does not hold.
+        Raises PreconditionFailed whenever the condition does not hold, on every backend:
+        `if_match` on a missing key (S3 says 404 NoSuchKey) or a changed one, and
+        `if_none_match` on an existing key. Giving both or neither is a ValueError.
         """
 
     @abstractmethod
@@ -101,7 +104,7 @@ class Store(ABC):
         """Every object under `prefix`, in key order (paginated, never a request per object)."""
 
     @abstractmethod
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         """The immediate sub-prefixes of `prefix` (with a trailing `/`), in key order."""
 
     @abstractmethod

@@ -7,6 +7,7 @@ a half-written file. Conditional writes hold an exclusive `flock` per key while 
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import hashlib
@@ -94,10 +95,16 @@ class LocalStore(Store):
                 current = _etag(path.read_bytes())
             except FileNotFoundError:
                 current = None
+            # Every unmet condition is PreconditionFailed, a missing key under If-Match too
+            # (S3 answers that one with 404 NoSuchKey; the S3 backend maps it the same way).
             if if_none_match and current is not None:
-                raise PreconditionFailed(f"{self.describe(key)} already exists")
+                raise PreconditionFailed(f"{self.describe(key)} already exists (If-None-Match *)")
+            if if_match is not None and current is None:
+                raise PreconditionFailed(f"{self.describe(key)} does not exist (If-Match {if_match})")
             if if_match is not None and current != if_match:
-                raise PreconditionFailed(f"{self.describe(key)} changed since it was read")
+                raise PreconditionFailed(
+                    f"{self.describe(key)} changed since it was read (If-Match {if_match})"
+                )
             self._write_atomic(path, data)
         return _etag(data)
 
@@ -131,7 +138,7 @@ class LocalStore(Store):
             # our purposes) and callers that need it use stat/get_with_etag.
             yield ObjectInfo(key=key, size=size, etag="")
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         check_prefix(prefix)
         if prefix and not prefix.endswith("/"):
             prefix += "/"

@@ -8,6 +8,7 @@ they never land in a manifest or a command line.
 
 from __future__ import annotations
 
+import builtins
 import io
 import os
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
+from minio.helpers import DictType
 
 from steps.runtime.errors import ObjectNotFound, PreconditionFailed, StoreError, StoreUnavailable
 from steps.runtime.store.base import ObjectInfo, Store, check_key, check_prefix
@@ -151,10 +153,33 @@ class S3Store(Store):
     ) -> str:
         if (if_match is None) == (not if_none_match):
             raise ValueError("give exactly one of if_match or if_none_match")
-        headers = {"If-None-Match": "*"} if if_none_match else {"If-Match": f'"{if_match}"'}
+        headers: DictType = {"If-None-Match": "*"} if if_none_match else {"If-Match": f'"{if_match}"'}
         # The public put_object cannot send conditional headers; the client's signed single
         # PUT can, and MinIO enforces If-Match / If-None-Match on PutObject.
-        result = self._call(key, self.client._put_object, self.bucket, self._k(key), data, headers=headers)
+        try:
+            result = self.client._put_object(self.bucket, self._k(key), data, headers=headers)
+        except S3Error as exc:
+            # Every unmet condition is PreconditionFailed, as on the directory backend: S3 and
+            # MinIO answer If-Match on a missing key with 404 NoSuchKey, an existing key under
+            # If-None-Match or a stale ETag with 412 PreconditionFailed, and a conditional
+            # write that raced another one on the same key with 409 ConditionalRequestConflict.
+            if exc.code in _NOT_FOUND and if_match is not None:
+                raise PreconditionFailed(
+                    f"{self.describe(key)} does not exist (If-Match {if_match})"
+                ) from None
+            if exc.code == "PreconditionFailed":
+                raise PreconditionFailed(
+                    f"{self.describe(key)} already exists (If-None-Match *)"
+                    if if_none_match
+                    else f"{self.describe(key)} changed since it was read (If-Match {if_match})"
+                ) from None
+            if exc.code == "ConditionalRequestConflict":
+                raise PreconditionFailed(
+                    f"{self.describe(key)} was written concurrently by another conditional PUT"
+                ) from None
+            self._fail(key, exc)
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            self._fail(key, exc)
         return str(result.etag)
 
     def stat(self, key: str) -> ObjectInfo | None:
@@ -183,7 +208,7 @@ class S3Store(Store):
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             self._fail(prefix, exc)
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         check_prefix(prefix)
         if prefix and not prefix.endswith("/"):
             prefix += "/"
