@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.pointer import current_run
 from steps.runtime.store import Store
 from workflows.plan import Plan, PlannedStep, StepPlan
 
 FINAL_ASSET = "promote"
-PUBLISHED_ASSET = "finalize.unified"
 
 
 def _within_slate(node: PlannedStep) -> str:

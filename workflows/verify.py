@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from steps.pipeline.finalize import PUBLISHED_ASSET as PUBLISHED  # its pointers name the promoted run
 from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound, PipelineError, PreconditionFailed
 from steps.runtime.manifest import Manifest, read_manifest
@@ -23,7 +24,6 @@ from steps.runtime.store import ObjectInfo, Store, content_hash
 from steps.runtime.timefmt import to_key_ts, utc_now
 from workflows.graph import Graph
 
-PUBLISHED = "finalize.unified"  # whose pointers say which run of a date is promoted
 NOT_RECOMPUTED = ("promote",)  # moves pointers: what it did is in the pointer history
 
 

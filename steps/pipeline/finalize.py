@@ -16,6 +16,9 @@ from steps.pipeline.slate import group_rows
 from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import StepContext, StepSpec
 
+# The published table: its per-draft-group pointers are what "current" means for a slate.
+PUBLISHED_ASSET = "finalize.unified"
+
 
 def unify(
     salaries: pd.DataFrame,
@@ -62,7 +65,7 @@ def run_finalize(ctx: StepContext) -> None:
 
 STEPS = [
     StepSpec(
-        asset="finalize.unified",
+        asset=PUBLISHED_ASSET,
         run=run_finalize,
         description="The merged projection table: minutes, rates, distribution, ownership, salary",
         consumes=(

@@ -11,17 +11,17 @@ import numpy as np
 import pandas as pd
 
 from steps.pipeline.contracts import MINUTES_SCORE, SIM, UNIFIED
+from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.pipeline.slate import TEAM_MINUTES, group_rows
 from steps.runtime import layout
 from steps.runtime.contracts import Check, Column, DataFrameSchema, enforce
-from steps.runtime.manifest import InputRecord, parse_manifest
-from steps.runtime.partition import PartitionKey, season_of
-from steps.runtime.pointer import Pointer
+from steps.runtime.errors import MissingInput
+from steps.runtime.manifest import read_output_frame
+from steps.runtime.partition import season_of
+from steps.runtime.pointer import Pointer, pointed_manifest
 from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import StepContext, StepSpec
 from steps.runtime.store import Store
-
-PUBLISHED_ASSET = "finalize.unified"
 
 # Share of expected active players (on the draft group's salaries, active on the roster, not
 # OUT or DOUBTFUL) that get a positive projection.
@@ -203,8 +203,7 @@ def drift_checks(current: pd.DataFrame, baseline: Baseline | None) -> list[Check
 
 def _pointer_files_by_day(store: Store) -> dict[date, list[str]]:
     """Every pointer version of the published table (current and history), by slate: one listing."""
-    # layout has no helper for every scope of an asset; the scope of an empty key is its root.
-    root = layout.pointer_scope(PUBLISHED_ASSET, PartitionKey()).rstrip("/") + "/"
+    root = layout.pointer_asset_prefix(PUBLISHED_ASSET)
     found: dict[date, list[str]] = {}
     for info in store.list(root):
         label, _, value = info.key[len(root) :].split("/", 1)[0].partition("=")
@@ -236,23 +235,13 @@ def load_baseline(ctx: StepContext) -> Baseline | None:
     pointer = previous_promoted(ctx.store, ctx.game_date, ctx.as_of)
     if pointer is None:
         return None
-    manifest = parse_manifest(
-        ctx.store.get_bytes(pointer.manifest_path), ctx.store.describe(pointer.manifest_path)
-    )
+    manifest = pointed_manifest(ctx.store, pointer)
+    if manifest is None:
+        raise MissingInput(f"the baseline {pointer.manifest_path} that {pointer.scope} names is gone")
     record = manifest.output("data")
-    ctx.inputs.append(
-        InputRecord(
-            name=f"{PUBLISHED_ASSET}.baseline",
-            kind="asset",
-            path=record.path,
-            run_id=pointer.run_id,
-            pointer_hash=record.content_hash,
-            row_count=record.row_count,
-            file_count=1,
-        )
-    )
+    ctx.record_upstream(PUBLISHED_ASSET, manifest, record, name=f"{PUBLISHED_ASSET}.baseline")
     frame = enforce(
-        ctx.store.get_parquet(record.path), BASELINE, f"{ctx.spec.asset} baseline {pointer.run_id}"
+        read_output_frame(ctx.store, record), BASELINE, f"{ctx.spec.asset} baseline {pointer.run_id}"
     )
     return Baseline(pointer, frame)
 

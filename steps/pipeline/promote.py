@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.errors import PointerRefused
 from steps.runtime.manifest import InputRecord, Manifest, read_manifest
@@ -11,7 +12,6 @@ from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import SkipPartition, StepContext, StepSpec
 from steps.runtime.store import Store
 
-PUBLISHED_ASSET = "finalize.unified"
 HEALTH_ASSET = "health.checks"
 MODEL_ASSET = "minutes.train"
 
@@ -38,15 +38,15 @@ def require_health(ctx: StepContext) -> Manifest:
 def record_input(ctx: StepContext, health: Manifest) -> None:
     """Name the judged health run among promote's inputs, as an upstream read would."""
     outputs = [o for o in health.outputs if o.name == "data"]
-    path = outputs[0].path if outputs else layout.manifest_key(HEALTH_ASSET, health.key)
-    ctx.inputs.append(
+    if outputs:
+        ctx.record_upstream(HEALTH_ASSET, health, outputs[0])
+        return
+    ctx.inputs.append(  # a health run that failed before writing its table: name its manifest
         InputRecord(
-            name=f"{HEALTH_ASSET}.data" if outputs else f"{HEALTH_ASSET}.manifest",
+            name=f"{HEALTH_ASSET}.manifest",
             kind="asset",
-            path=path,
+            path=layout.manifest_key(HEALTH_ASSET, health.key),
             run_id=health.partition.run_id,
-            pointer_hash=outputs[0].content_hash if outputs else None,
-            row_count=outputs[0].row_count if outputs else None,
             file_count=1,
         )
     )

@@ -63,10 +63,15 @@ def manifest_scope_prefix(asset: str, key: PartitionKey) -> str:
     return f"{manifest_asset_prefix(asset)}{key.scope().segments()}/"
 
 
+def pointer_asset_prefix(asset: str) -> str:
+    """Every pointer (current and history) of one asset, all partitions."""
+    return f"current/{check_token(asset, 'asset')}/"
+
+
 def pointer_scope(asset: str, key: PartitionKey) -> str:
     """The folder holding an asset's pointer for one partition (all runs) and its history:
     `current/<asset>/game_date=<D>/[draft_group=<G>/]`."""
-    return f"current/{check_token(asset, 'asset')}/{key.scope().segments()}/"
+    return f"{pointer_asset_prefix(asset)}{key.scope().segments()}/"
 
 
 def model_pointer_scope(model: str) -> str:

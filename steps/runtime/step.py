@@ -221,7 +221,7 @@ class StepContext:
         for manifest in self.resolve_all(asset):
             record = manifest.output(output)
             frames.append(read_output_frame(self.store, record))
-            self._record_upstream(asset, manifest, record)
+            self.record_upstream(asset, manifest, record)
         frame = pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
         if schema is not None and (len(frame) or len(frames) == 1):
             frame = enforce(frame, schema, f"{self.spec.asset} input {asset}")
@@ -230,13 +230,16 @@ class StepContext:
     def upstream_bytes(self, asset: str, output: str) -> tuple[bytes, Manifest]:
         manifest = self.resolve_upstream(asset)
         record = manifest.output(output)
-        self._record_upstream(asset, manifest, record)
+        self.record_upstream(asset, manifest, record)
         return read_output(self.store, record), manifest
 
-    def _record_upstream(self, asset: str, manifest: Manifest, record: OutputRecord) -> None:
+    def record_upstream(
+        self, asset: str, manifest: Manifest, record: OutputRecord, *, name: str | None = None
+    ) -> None:
+        """Name a run's output among this step's inputs (`<asset>.<output>` unless `name`)."""
         self.inputs.append(
             InputRecord(
-                name=f"{asset}.{record.name}",
+                name=name or f"{asset}.{record.name}",
                 kind="asset",
                 path=record.path,
                 run_id=manifest.partition.run_id,
