@@ -9,13 +9,16 @@ failed manifest where the store allows. `--force` recomputes into a new attempt 
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
+from steps.runtime import layout
 from steps.runtime.errors import (
     EXIT_FAILED,
     EXIT_NOT_RETRYABLE,
@@ -56,6 +59,11 @@ def _write_outputs(directory: Path, manifest: Manifest, store: Store, *, reused:
         "outputs": {o.name: o.row_count for o in manifest.outputs},
         "gaps": [g.detail for g in manifest.gaps],
         "error": manifest.error.message if manifest.error else None,
+        # Pod links cannot read a pod's labels (docs/argo-rules.md §2), so the node's own
+        # outputs are where the Argo UI says which manifest this step wrote.
+        "manifest": layout.attempt_manifest_key(manifest.asset, manifest.key, manifest.attempt_id)
+        if manifest.attempt_id
+        else layout.manifest_key(manifest.asset, manifest.key),
     }
     (directory / "summary.json").write_text(json.dumps(summary, sort_keys=True))
     if manifest.asset == DRAFT_GROUP_SOURCE[0] and manifest.status == "success":
@@ -184,12 +192,23 @@ def _fail(message: str, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+@functools.cache
+def command() -> Callable[..., Any]:
+    """The command line parser, built once per process. Typer derives it, and a validator per
+    option, from `run`'s signature on every call, which cost more than a no-op step; the warm
+    worker builds it before it forks, so each step starts with it ready."""
+    built = typer.main.get_command(app)
+    # Typer makes each option's validator on its first parse: parse once (nothing runs).
+    built.make_context("steps", ["warm-up", "--as-of", "2000-01-01T00:00:00Z", "--store", "file://warm-up"])
+    return built
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (used by `__main__` and the warm worker)."""
     try:
         # Standalone mode prints usage errors and --help itself and exits with click's codes
         # (2 for a usage error: bad input, never retried).
-        app(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
+        command()(args=argv if argv is not None else sys.argv[1:], standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return 0

@@ -64,8 +64,8 @@ def _secret_names(node: Any) -> set[str]:
 def workflow_pod(
     spec: Obj, template: Obj, *, executor: Obj, artifact_repository: Obj | None = None, name: str = "wf"
 ) -> Obj:
-    """The pod for a `container` or `resource` template run by a workflow whose (exec) spec is
-    `spec`, under the controller's `executor` config."""
+    """The pod for a `container`, `containerSet` or `resource` template run by a workflow whose
+    (exec) spec is `spec`, under the controller's `executor` config."""
     exec_sc = executor.get("securityContext")
     is_resource = "resource" in template
 
@@ -100,15 +100,10 @@ def workflow_pod(
         )
         if not exec_sc:
             main["securityContext"] = {**MINIMAL_SC, "readOnlyRootFilesystem": True}
+        mains = [main]
     else:
-        main = copy.deepcopy(template["container"])
-        main["name"] = "main"
-        main["command"] = ["/var/run/argo/argoexec", "emissary", "--", *main["command"]]
-        main["volumeMounts"] = [*main.get("volumeMounts", []), dict(VAR_RUN_ARGO)]
-        for env in main.get("env", []):  # Argo substitutes parameters before it creates the pod
-            if "value" in env:
-                env["value"] = re.sub(r"\{\{[^}]*\}\}", "x", env["value"])
-    mounted = {m["name"] for c in (init, wait, main) for m in c["volumeMounts"]}
+        mains = user_containers(template)
+    mounted = {m["name"] for c in (init, wait, *mains) for m in c["volumeMounts"]}
     volumes = [
         {"name": "var-run-argo", "emptyDir": {}},
         {"name": "tmp-dir-argo", "emptyDir": {}},
@@ -117,7 +112,7 @@ def workflow_pod(
     ]
     pod_spec: Obj = {
         "initContainers": [init],
-        "containers": [wait, main],
+        "containers": [wait, *mains],
         "volumes": volumes,
         "restartPolicy": "Never",
     }
@@ -140,6 +135,34 @@ def workflow_pod(
         "metadata": {"name": f"{name}-{template['name']}", "labels": labels},
         "spec": pod_spec,
     }
+
+
+def user_containers(template: Obj) -> list[Obj]:
+    """The template's own containers as the pod holds them: a container template's one, named
+    `main`; a container set's, under their own names, each with the set's volumeMounts
+    (ContainerSetTemplate.GetContainers), in the set's order after `wait`. Each command runs
+    under the emissary, with /var/run/argo mounted (workflowpod.go createWorkflowPod); a
+    dependency is the emissary's business, not the pod's, so it is dropped."""
+    if "containerSet" in template:
+        shared = template["containerSet"].get("volumeMounts", [])
+        found = [
+            {
+                **{k: v for k, v in c.items() if k != "dependencies"},
+                "volumeMounts": [*c.get("volumeMounts", []), *shared],
+            }
+            for c in template["containerSet"]["containers"]
+        ]
+    else:
+        found = [{**template["container"], "name": "main"}]
+    containers = []
+    for container in copy.deepcopy(found):
+        container["command"] = ["/var/run/argo/argoexec", "emissary", "--", *container["command"]]
+        container["volumeMounts"] = [*container.get("volumeMounts", []), dict(VAR_RUN_ARGO)]
+        for env in container.get("env", []):  # Argo substitutes parameters before it creates the pod
+            if "value" in env:
+                env["value"] = re.sub(r"\{\{[^}]*\}\}", "x", env["value"])
+        containers.append(container)
+    return containers
 
 
 def template_pod(obj: Obj, *, namespace: str) -> Obj:

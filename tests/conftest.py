@@ -51,7 +51,7 @@ SEED_END = date(2024, 11, 22)
 @pytest.fixture(scope="session")
 def seeded_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory store with three weeks of seeded history, built once and copied per test."""
-    from workflows.seed_history import seed_history
+    from synthetic.seed import seed_history
 
     root = tmp_path_factory.mktemp("seeded") / "store"
     seed_history(open_store(f"file://{root}", create=True), 2024, seed=7, start=SEED_START, end=SEED_END)
@@ -71,7 +71,7 @@ def seeded(seeded_template: Path, tmp_path: Path) -> str:
 @pytest.fixture
 def seeded_s3(minio_env) -> str:
     """A fresh MinIO bucket holding the same seeded history."""
-    from workflows.seed_history import seed_history
+    from synthetic.seed import seed_history
 
     url = fresh_bucket_url()
     seed_history(open_store(url, create=True), 2024, seed=7, start=SEED_START, end=SEED_END)

@@ -206,10 +206,23 @@ def reference_errors(
                         target = find(obj, source, f"{where}/{step['name']}") if source else None
                         if target is None or out not in _outputs(target):
                             errors.append(f"{where}/{step['name']}: output {ref}.{out} does not exist")
+            if "containerSet" in template:  # its containers' dependencies, names and outputs
+                from tests.argo_rules import container_set_errors
+
+                errors += [f"{where}: {e}" for e in container_set_errors(template)]
             if "resource" in template:
                 child = yaml.safe_load(template["resource"]["manifest"])
                 ref = child["spec"].get("workflowTemplateRef", {}).get("name")
                 if ref not in library:
                     errors.append(f"{where}: child workflow references unknown WorkflowTemplate {ref!r}")
+                entry = child["spec"].get("entrypoint")
+                if (
+                    ref in library
+                    and entry
+                    and entry not in {t["name"] for t in _spec(library[ref])["templates"]}
+                ):
+                    errors.append(
+                        f"{where}: child workflow's entrypoint {entry!r} is not a template of {ref}"
+                    )
                 errors += [f"{where} child: {e}" for e in strict_errors(copy.deepcopy(child))]
     return errors

@@ -21,6 +21,7 @@ from hera.workflows import (
     DAG,
     Artifact,
     Container,
+    ContainerSet,
     Counter,
     CronWorkflow,
     EmptyDirVolume,
@@ -73,9 +74,16 @@ PARTITION_PARAMS = (
     "month_as_of",
     "settled_as_of",
 )
-# Every task of a range: its id, the store, why it is run (`--reason`; "" for daily runs), and
-# whether a success manifest is reused (`--no-force`) or recomputed into a new attempt
-# (`--force`, what `pipeline submit --no-resume` asks for).
+# What every step of a range shares: its id, the store, why it is run (`--reason`; "" for daily
+# runs), and whether a success manifest is reused (`--no-force`) or recomputed into a new attempt
+# (`--force`, what `pipeline submit --no-resume` asks for). They are arguments of every workflow
+# that runs steps (the range, each chunk child, the daily run, a template submitted on its own),
+# so step templates read them as `{{workflow.parameters.*}}` and no task passes them: the
+# controller puts every argument of the execution spec into the global scope (operator.go
+# setExecWorkflow -> setGlobalParameters(execWf.Spec.Arguments); for a `workflowTemplateRef`
+# child that spec is the child's arguments joined over the template's) and substitutes it into
+# every template it runs, referenced ones included (executeTemplate -> common.ProcessArgs with
+# woc.globalParams). docs/argo-rules.md §7.8.
 SHARED_PARAMS = ("correlation_id", "store", "reason", "rerun")
 RERUN_VALUES = {True: "--no-force", False: "--force"}  # by `resume`
 ALL_PARAMS = PARTITION_PARAMS + SHARED_PARAMS
@@ -156,6 +164,10 @@ def _ref(name: str) -> str:
     return "{{inputs.parameters.%s}}" % name  # noqa: UP031 - braces would need doubling
 
 
+def _global(name: str) -> str:
+    return "{{workflow.parameters.%s}}" % name  # noqa: UP031 - braces would need doubling
+
+
 def _from_workflow(*names: str) -> list[Parameter]:
     """Arguments that pass workflow parameters of the same names through."""
     return [Parameter(name=n, value="{{workflow.parameters.%s}}" % n) for n in names]  # noqa: UP031
@@ -224,7 +236,8 @@ def _retry(spec: StepSpec, cfg: PipelineConfig) -> RetryStrategy:
 
 
 def step_inputs(spec: StepSpec) -> tuple[str, ...]:
-    """The parameters a step's template takes: those its shape's partition is made of."""
+    """The parameters a step's template takes: those its shape's partition is made of (the
+    range-wide ones, SHARED_PARAMS, it reads from the workflow)."""
     shape = spec.shape.name
     if shape == "month":
         own: tuple[str, ...] = ("month", "month_run_id", "month_as_of", "season", "profile", "worlds")
@@ -233,50 +246,60 @@ def step_inputs(spec: StepSpec) -> tuple[str, ...]:
     else:
         own = ("game_date", "run_id", "as_of", "season", "profile", "worlds")
         own += (DRAFT_GROUP_PARAM,) if shape == "draft_group" else ()
-    return own + SHARED_PARAMS
+    return own
 
 
-def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
-    argo = cfg.argo
+def step_command(spec: StepSpec, outputs_dir: str = OUTPUTS_DIR) -> list[str]:
+    """A step's command on Argo, the one both modes run: `step_argv` filled with the template's
+    inputs (its partition) and the workflow's range-wide parameters. Only where it writes the
+    files Argo reads as outputs differs: a pack gives each of its containers its own directory."""
     shape = spec.shape.name
-    command = step_argv(
+    return step_argv(
         spec.asset,
         game_date=None if shape == "month" else _ref("game_date"),
         month=_ref("month") if shape == "month" else None,
         run_id=None if shape == "settled_date" else _ref("month_run_id" if shape == "month" else "run_id"),
         as_of=_ref({"month": "month_as_of", "settled_date": "settled_as_of"}.get(shape, "as_of")),
-        store=_ref("store"),
-        correlation_id=_ref("correlation_id"),
+        store=_global("store"),
+        correlation_id=_global("correlation_id"),
         season=_ref("season"),
         draft_group_id=_ref(DRAFT_GROUP_PARAM) if shape == "draft_group" else None,
         profile=None if shape == "settled_date" else _ref("profile"),
         worlds=None if shape == "settled_date" else _ref("worlds"),
         orchestrator_run_id="{{workflow.name}}",
-        outputs_dir=OUTPUTS_DIR,
-        reason=_ref("reason"),
-        force=_ref("rerun"),
+        outputs_dir=outputs_dir,
+        reason=_global("reason"),
+        force=_global("rerun"),
     )
-    outputs = [
-        Parameter(name="status", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/status", default="unknown")),
-        Parameter(name="summary", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/summary.json", default="{}")),
-        Parameter(name="metrics", value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/metrics.json", default="{}")),
-    ]
+
+
+def step_outputs(spec: StepSpec, outputs_dir: str = OUTPUTS_DIR, prefix: str = "") -> list[Parameter]:
+    """What a step's node outputs: its status, summary and metrics (defaults for a step that
+    wrote none), and for the draft-group source the JSON list `withParam` fans out over."""
+    files = {
+        "status": ("status", "unknown"),
+        "summary": ("summary.json", "{}"),
+        "metrics": ("metrics.json", "{}"),
+    }
     if spec.asset == DRAFT_GROUP_SOURCE[0]:
-        # A JSON list of the slate's draft groups, which `withParam` fans out over.
-        outputs.append(
-            Parameter(
-                name="draft_groups",
-                value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/draft_groups.json", default="[]"),
-            )
-        )
+        files["draft_groups"] = ("draft_groups.json", "[]")
+    return [
+        Parameter(name=prefix + name, value_from=m.ValueFrom(path=f"{outputs_dir}/{file}", default=default))
+        for name, (file, default) in files.items()
+    ]
+
+
+def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
+    argo = cfg.argo
+    shape = spec.shape.name
     r = spec.resources
     return Container(
         name=template_name(spec.asset),
         image=argo.image,
         image_pull_policy=argo.image_pull_policy,
-        command=command,
+        command=step_command(spec),
         inputs=[Parameter(name=p) for p in step_inputs(spec)],
-        outputs=outputs,
+        outputs=step_outputs(spec),
         resources=m.ResourceRequirements(
             requests={"cpu": r.cpu, "memory": r.memory},
             limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
@@ -291,7 +314,7 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
             "projections/asset": spec.asset,
             **({"projections/game-date": _ref("game_date")} if shape != "month" else {}),
             **({"projections/run-id": _ref("run_id")} if shape not in ("month", "settled_date") else {}),
-            CORRELATION_LABEL: _ref("correlation_id"),
+            CORRELATION_LABEL: _global("correlation_id"),
         },
         annotations={"projections/description": spec.description},
         env=_env(cfg),
@@ -305,11 +328,18 @@ def step_template(spec: StepSpec, cfg: PipelineConfig) -> Container:
 
 # How a finished step attempt went, from its own outputs (evaluated by the controller when the
 # node finishes: `outputs.parameters.*` of the template's own node are in its metric scope).
-STEP_OUTCOME = (
-    "{{=outputs.parameters.status == 'success' ? "
-    "(jsonpath(outputs.parameters.summary, '$.reused') == true ? 'reused' : 'ran') : "
-    "(outputs.parameters.status == 'skipped' ? 'skipped' : 'failed')}}"
-)
+def step_outcome(status: str, summary: str) -> str:
+    """The outcome label (ran, reused, skipped, failed) from a step's status and summary outputs."""
+    return (
+        f"{{{{={status} == 'success' ? "
+        f"(jsonpath({summary}, '$.reused') == true ? 'reused' : 'ran') : "
+        f"({status} == 'skipped' ? 'skipped' : 'failed')}}}}"
+    )
+
+
+STEP_OUTCOME = step_outcome("outputs.parameters.status", "outputs.parameters.summary")
+DURATION_HELP = "Duration of a finished step attempt, by asset and Argo node phase"
+OUTCOME_HELP = "Finished step attempts by asset and outcome (ran, reused, skipped, failed)"
 
 
 def step_metrics(asset: str) -> list[Any]:
@@ -319,14 +349,14 @@ def step_metrics(asset: str) -> list[Any]:
     return [
         Histogram(
             name="projections_step_duration_seconds",
-            help="Duration of a finished step attempt, by asset and Argo node phase",
+            help=DURATION_HELP,
             labels=[Label(key="asset", value=asset), Label(key="phase", value="{{status}}")],
             value="{{duration}}",
             buckets=list(DURATION_BUCKETS),
         ),
         Counter(
             name="projections_step_outcome_total",
-            help="Finished step attempts by asset and outcome (ran, reused, skipped, failed)",
+            help=OUTCOME_HELP,
             labels=[Label(key="asset", value=asset), Label(key="outcome", value=STEP_OUTCOME)],
             value="1",
         ),
@@ -359,7 +389,9 @@ def partition_dag(graph: Graph) -> DAG:
 
     tasks = []
     for asset in slate:
-        tasks.append(_task(graph, asset, {task_of(u) for u in _hard_deps(graph, asset)} - {None}, ALL_PARAMS))
+        tasks.append(
+            _task(graph, asset, {task_of(u) for u in _hard_deps(graph, asset)} - {None}, PARTITION_PARAMS)
+        )
     if groups:
         outer = sorted(
             {
@@ -389,7 +421,7 @@ def partition_dag(graph: Graph) -> DAG:
         )
     return DAG(
         name="partition",
-        inputs=[Parameter(name=p) for p in ALL_PARAMS],
+        inputs=[Parameter(name=p) for p in PARTITION_PARAMS],
         # As the local runner: a failed step holds back only its own downstream steps.
         fail_fast=False,
         tasks=_in_dependency_order(tasks),
@@ -429,12 +461,12 @@ def shared_dag(graph: Graph) -> DAG:
     """The partitions slates read through windows (e.g. every settled slate's tracking), run
     before the range's chunks so every window is the same however the chunks are ordered."""
     assets = [a for a in graph.order if stage(graph, a) == "shared"]
+    for asset in assets:
+        if set(step_inputs(graph.specs[asset])) - set(SHARED_ITEM):
+            raise GraphError(f"shared step {asset!r} is not a settled slate: its item holds {SHARED_ITEM}")
     return DAG(
         name=SHARED_DAG,
-        inputs=[
-            *(Parameter(name=shared_param(a), value="[]") for a in assets),
-            *(Parameter(name=p) for p in SHARED_PARAMS),
-        ],
+        inputs=[Parameter(name=shared_param(a), value="[]") for a in assets],
         parallelism=4,
         fail_fast=False,
         tasks=[
@@ -443,7 +475,7 @@ def shared_dag(graph: Graph) -> DAG:
                 template_ref=m.TemplateRef(name=PARTITION_TEMPLATE, template=template_name(a)),
                 with_param=_ref(shared_param(a)),
                 arguments=[
-                    Parameter(name=p, value="{{item.%s}}" % p if p in SHARED_ITEM else _ref(p))  # noqa: UP031
+                    Parameter(name=p, value="{{item.%s}}" % p)  # noqa: UP031
                     for p in step_inputs(graph.specs[a])
                 ],
             )
@@ -458,10 +490,13 @@ def _hard_deps(graph: Graph, asset: str) -> list[str]:
 
 def _dag_inputs(graph: Graph, assets: list[str]) -> tuple[str, ...]:
     used = {p for a in assets for p in step_inputs(graph.specs[a])} - {DRAFT_GROUP_PARAM}
-    return tuple(p for p in ALL_PARAMS if p in used)
+    return tuple(p for p in PARTITION_PARAMS if p in used)
 
 
-def _task(graph: Graph, asset: str, ups: set[str], available: tuple[str, ...]) -> Task:
+def _task(
+    graph: Graph, asset: str, ups: set[str], available: tuple[str, ...], ref: str | None = None
+) -> Task:
+    """A step's task; `ref` names the WorkflowTemplate holding its template, if not this one."""
     sources = graph.skip_sources(asset)
     if sources and graph.specs[asset].may_skip:
         raise GraphError(
@@ -469,9 +504,14 @@ def _task(graph: Graph, asset: str, ups: set[str], available: tuple[str, ...]) -
             "Argo could not read its status when it is skipped"
         )
     params = [p for p in step_inputs(graph.specs[asset]) if p in available]
+    where: dict[str, Any] = (
+        {"template_ref": m.TemplateRef(name=ref, template=template_name(asset))}
+        if ref
+        else {"template": template_name(asset)}
+    )
     return Task(
         name=template_name(asset),
-        template=template_name(asset),
+        **where,
         arguments=[Parameter(name=p, value=_ref(p)) for p in params],
         depends=" && ".join(sorted(ups)) if ups else None,
         when=" && ".join(_not_skipped(s) for s in sources) if sources else None,
@@ -517,6 +557,317 @@ def partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
     )
 
 
+# ---- packed mode: a slate's steps in one pod ------------------------------------------------
+# A containerSet template runs its containers in one pod, each a node of its own in the UI
+# (docs/argo-rules.md §9). A packed partition is one pod for the slate's steps up to the
+# draft-group fan-out, one pod per draft group, and a pod per step that must be able to skip.
+PACKED_TEMPLATE = "projections-partition-packed"
+SLATE_PACK = "slate-pack"
+DRAFT_GROUP_PACK = "draft-group-pack"
+PACK_MAIN = "main"  # validate.go: a container set with outputs needs a container named main
+CHUNK = "chunk"
+CHUNK_PACKED = "chunk-packed"
+MODE_LABEL = "projections/mode"
+MODES = {True: "packed", False: "one pod per step"}
+# What `main` asks for: it only runs `true` once the pack's last steps have ended (the emissary
+# that wraps it is a Go binary, hence the memory).
+MAIN_RESOURCES = m.ResourceRequirements(
+    requests={"cpu": "10m", "memory": "32Mi"}, limits={"cpu": "100m", "memory": "128Mi"}
+)
+
+
+def _skippy(graph: Graph, asset: str) -> bool:
+    """A step a container set cannot hold: containers have no `when`, so one that must skip
+    after another, or one that may skip while others must skip after it, runs as a task. A
+    may-skip step nothing skips after (promote) can be a container: its skip is its own."""
+    skips_others = graph.specs[asset].may_skip and any(asset in graph.skip_sources(b) for b in graph.order)
+    return skips_others or bool(graph.skip_sources(asset))
+
+
+def slate_pack(graph: Graph) -> list[str]:
+    """The slate's steps that feed its draft groups and never skip, in graph order: every step
+    outside the pack that depends on one of them depends on all of them, so a pack that fails
+    holds back exactly what the failed step would have (checked here)."""
+    groups = [a for a in graph.order if stage(graph, a) == "draft_group"]
+    if not groups:
+        raise GraphError("packed mode needs draft-group steps: the pack is what feeds their fan-out")
+    feeding = set().union(*(graph.hard_upstream(a) for a in groups))
+    pack = [a for a in graph.order if a in feeding and stage(graph, a) == "slate" and not _skippy(graph, a)]
+    if DRAFT_GROUP_SOURCE[0] not in pack:
+        raise GraphError(f"{DRAFT_GROUP_SOURCE[0]} must be packed: the pack outputs the draft groups")
+    for asset in graph.order:
+        if asset in pack or stage(graph, asset) == "shared":
+            continue
+        reads = set(_hard_deps(graph, asset)) & set(pack)
+        if reads and not set(pack) <= graph.hard_upstream(asset):
+            raise GraphError(
+                f"{asset} reads {sorted(reads)} but not the whole slate pack: it cannot wait for it"
+            )
+    return pack
+
+
+def draft_group_pack(graph: Graph) -> list[str]:
+    groups = [a for a in graph.order if stage(graph, a) == "draft_group"]
+    for asset in groups:
+        if _skippy(graph, asset):
+            raise GraphError(
+                f"draft-group step {asset!r} skips with or after another: a container set cannot"
+            )
+    return groups
+
+
+def pack_outputs_dir(asset: str) -> str:
+    # Every container of a pod shares /tmp: each writes its output files to its own directory.
+    return f"{OUTPUTS_DIR}/{template_name(asset)}"
+
+
+def _quantity(text: str, units: dict[str, int]) -> int:
+    for suffix, factor in sorted(units.items(), key=lambda item: -len(item[0])):
+        if suffix and text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(float(text) * units[""])
+
+
+def pack_share(cfg: PipelineConfig, containers: int) -> tuple[str, str]:
+    """Each step container's requests in a pack: the configured total split evenly. The pod
+    asks for the sum of its containers' requests although they mostly run one after another
+    (docs/container-set-template.md), so per-step requests would ask for several nodes."""
+    cpu = _quantity(cfg.argo.pack_cpu, {"m": 1, "": 1000})
+    memory = _quantity(cfg.argo.pack_memory, {"Ki": 1, "Mi": 1024, "Gi": 1024**2, "": 1}) // 1024
+    return f"{max(cpu // containers, 1)}m", f"{max(memory // containers, 1)}Mi"
+
+
+def _pack_container(
+    spec: StepSpec, cfg: PipelineConfig, deps: list[str], share: tuple[str, str]
+) -> m.ContainerNode:
+    r = spec.resources
+    return m.ContainerNode(
+        name=template_name(spec.asset),
+        image=cfg.argo.image,
+        image_pull_policy=cfg.argo.image_pull_policy,
+        command=step_command(spec, pack_outputs_dir(spec.asset)),
+        env=[e.build() for e in _env(cfg)],
+        resources=m.ResourceRequirements(
+            requests={"cpu": share[0], "memory": share[1]},
+            limits={"cpu": r.cpu_limit, "memory": r.memory_limit},
+        ),
+        security_context=_container_security(),
+        termination_message_policy="FallbackToLogsOnError",
+        dependencies=deps or None,
+    )
+
+
+def _pack_main(cfg: PipelineConfig, sinks: list[str]) -> m.ContainerNode:
+    return m.ContainerNode(
+        name=PACK_MAIN,
+        image=cfg.argo.image,
+        image_pull_policy=cfg.argo.image_pull_policy,
+        command=["true"],
+        resources=MAIN_RESOURCES,
+        security_context=_container_security(),
+        dependencies=sinks,
+    )
+
+
+def pack_attempts(specs: list[StepSpec], cfg: PipelineConfig) -> int:
+    """Runs the emissary gives each container of a pack: one value for the whole set, the most
+    any of its steps allows. `retries` is the number of runs in the code read (wait.Backoff
+    Steps), so it is never 0, which would run nothing (docs/argo-rules.md §9.1)."""
+    limits = [s.retries if s.retries is not None else cfg.runner.retries.limit for s in specs]
+    return max(limits) + 1
+
+
+def pack_deadline(graph: Graph, assets: list[str], attempts: int, backoff: int) -> int:
+    """The pod's deadline: the longest chain of the pack's steps, each at its own timeout for
+    every run, with the waits between runs. Per-step timeouts cannot be set on a container."""
+    longest: dict[str, int] = {}
+    for asset in assets:  # graph order: upstream first
+        own = graph.specs[asset].timeout_s * attempts + backoff * (attempts - 1)
+        longest[asset] = own + max((longest[u] for u in _hard_deps(graph, asset) if u in longest), default=0)
+    return max(longest.values())
+
+
+def pack_metrics(specs: list[StepSpec]) -> list[Any]:
+    """The step metrics of §8.4 for each step of a pack, from its status and summary outputs:
+    container nodes emit none of their own. The duration is the step's own (its summary), and
+    a step that never ran (status unknown) emits nothing, as an Omitted task does not."""
+    metrics: list[Any] = []
+    for spec in specs:
+        out = f"outputs.parameters.{shared_param(spec.asset)}"
+        ran = "'{{%s_status}}' != 'unknown'" % out  # noqa: UP031
+        phase = "{{=%s_status == 'failed' ? 'Failed' : 'Succeeded'}}" % out  # noqa: UP031
+        metrics += [
+            Histogram(
+                name="projections_step_duration_seconds",
+                help=DURATION_HELP,
+                labels=[Label(key="asset", value=spec.asset), Label(key="phase", value=phase)],
+                when=ran,
+                value="{{=jsonpath(%s_summary, '$.duration_s')}}" % out,  # noqa: UP031
+                buckets=list(DURATION_BUCKETS),
+            ),
+            Counter(
+                name="projections_step_outcome_total",
+                help=OUTCOME_HELP,
+                labels=[
+                    Label(key="asset", value=spec.asset),
+                    Label(key="outcome", value=step_outcome(f"{out}_status", f"{out}_summary")),
+                ],
+                when=ran,
+                value="1",
+            ),
+        ]
+    return metrics
+
+
+def pack_outputs(specs: list[StepSpec]) -> list[Parameter]:
+    """Each step's status and summary (for the metrics), and the draft groups to fan out over;
+    read by the wait container once every container has ended, whatever their exit codes."""
+    outputs = []
+    for spec in specs:
+        for p in step_outputs(spec, pack_outputs_dir(spec.asset)):
+            if p.name in ("status", "summary"):
+                outputs.append(
+                    Parameter(name=f"{shared_param(spec.asset)}_{p.name}", value_from=p.value_from)
+                )
+            elif p.name == "draft_groups":
+                outputs.append(p)
+    return outputs
+
+
+def pack_template(name: str, assets: list[str], graph: Graph, cfg: PipelineConfig) -> ContainerSet:
+    specs = [graph.specs[a] for a in assets]
+    share = pack_share(cfg, len(specs))
+    containers: list[Any] = [
+        _pack_container(s, cfg, [template_name(u) for u in _hard_deps(graph, s.asset) if u in assets], share)
+        for s in specs
+    ]
+    below = {u for a in assets for u in _hard_deps(graph, a)}
+    containers.append(_pack_main(cfg, [template_name(a) for a in assets if a not in below]))
+    attempts = pack_attempts(specs, cfg)
+    backoff = int(cfg.runner.retries.backoff_seconds)
+    inputs = _dag_inputs(graph, assets) + ((DRAFT_GROUP_PARAM,) if name == DRAFT_GROUP_PACK else ())
+    return ContainerSet(
+        name=name,
+        containers=containers,
+        volume_mounts=_scratch(),  # the set's mounts reach every container (GetContainers)
+        container_set_retry_strategy=m.ContainerSetRetryStrategy(
+            retries=m.IntOrString(str(attempts)),  # IntOrString: a string in the schema
+            duration=f"{backoff}s",
+        ),
+        inputs=[Parameter(name=p) for p in inputs],
+        outputs=pack_outputs(specs),
+        active_deadline_seconds=str(pack_deadline(graph, assets, attempts, backoff)),
+        synchronization=_semaphores(tuple(sorted({g for s in specs for g in s.concurrency}))),
+        labels={
+            **PART_OF,
+            "projections/pack": name,
+            "projections/game-date": _ref("game_date"),
+            "projections/run-id": _ref("run_id"),
+            CORRELATION_LABEL: _global("correlation_id"),
+        },
+        annotations={"projections/description": "Steps " + ", ".join(assets) + ", in one pod"},
+        metrics=pack_metrics(specs),
+    )
+
+
+def packed_partition_dag(graph: Graph) -> DAG:
+    """The partition DAG with its packs: the slate pack, each step it cannot hold as a task of
+    its own (from the partition template, with the same `when`), and the draft-group pack
+    fanned out over the groups the slate pack outputs. The skip rule is the one of
+    `partition_dag`: no step inside a pack skips after another."""
+    pack, groups = slate_pack(graph), draft_group_pack(graph)
+
+    def task_of(up: str) -> str | None:
+        if up in pack:
+            return SLATE_PACK
+        where = stage(graph, up)
+        return (
+            template_name(up) if where == "slate" else (DRAFT_GROUPS_TASK if where == "draft_group" else None)
+        )
+
+    tasks = [
+        Task(
+            name=SLATE_PACK,
+            template=SLATE_PACK,
+            arguments=[Parameter(name=p, value=_ref(p)) for p in _dag_inputs(graph, pack)],
+        )
+    ]
+    for asset in (a for a in graph.order if stage(graph, a) == "slate" and a not in pack):
+        ups = {t for u in _hard_deps(graph, asset) if (t := task_of(u))}
+        tasks.append(_task(graph, asset, ups, PARTITION_PARAMS, ref=PARTITION_TEMPLATE))
+    outer = {
+        t
+        for a in groups
+        for u in _hard_deps(graph, a)
+        if stage(graph, u) != "draft_group"
+        if (t := task_of(u))
+    }
+    tasks.append(
+        Task(
+            name=DRAFT_GROUPS_TASK,
+            template=DRAFT_GROUP_PACK,
+            with_param="{{tasks.%s.outputs.parameters.draft_groups}}" % SLATE_PACK,  # noqa: UP031
+            arguments=[Parameter(name=p, value=_ref(p)) for p in _dag_inputs(graph, groups)]
+            + [Parameter(name=DRAFT_GROUP_PARAM, value="{{item}}")],
+            depends=" && ".join(sorted(outer | {SLATE_PACK})),
+        )
+    )
+    return DAG(
+        name="partition",
+        inputs=[Parameter(name=p) for p in PARTITION_PARAMS],
+        fail_fast=False,  # as the local runner: a failure holds back only its own downstream
+        tasks=_in_dependency_order(tasks),
+    )
+
+
+def packed_partition_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
+    return WorkflowTemplate(
+        name=PACKED_TEMPLATE,
+        labels=dict(PART_OF),
+        entrypoint="partition",
+        arguments=[Parameter(name=p) for p in ALL_PARAMS],
+        templates=[
+            packed_partition_dag(graph),
+            pack_template(SLATE_PACK, slate_pack(graph), graph, cfg),
+            pack_template(DRAFT_GROUP_PACK, draft_group_pack(graph), graph, cfg),
+        ],
+        **_spec_common(cfg),
+    )
+
+
+def chunk_dag(cfg: PipelineConfig, *, packed: bool) -> DAG:
+    """A chunk's partitions, fanned out with a `parallelism` cap over the partition DAG."""
+    return DAG(
+        name=CHUNK_PACKED if packed else CHUNK,
+        inputs=[Parameter(name="partitions")],
+        parallelism=cfg.argo.parallelism,
+        fail_fast=False,  # a failed partition must not stop its siblings
+        tasks=[
+            Task(
+                name="partition",
+                template_ref=m.TemplateRef(
+                    name=PACKED_TEMPLATE if packed else PARTITION_TEMPLATE, template="partition"
+                ),
+                with_param=_ref("partitions"),
+                arguments=[Parameter(name=p, value="{{item.%s}}" % p) for p in PARTITION_PARAMS],  # noqa: UP031
+            )
+        ],
+    )
+
+
+def pack_range(partitions: int, cfg: PipelineConfig, override: bool | None = None) -> tuple[bool, str]:
+    """Whether a range runs packed, and why: `--pack/--no-pack`, else ranges of at least
+    `argo.pack_from_partitions` partitions (docs/argo-scale.md §4 has the cost model)."""
+    if override is not None:
+        return override, "--pack" if override else "--no-pack"
+    threshold = cfg.argo.pack_from_partitions
+    packed = partitions >= threshold
+    return (
+        packed,
+        f"{partitions} partition(s) {'>=' if packed else '<'} argo.pack_from_partitions {threshold}",
+    )
+
+
 def _ops_container(
     name: str, args: list[str], cfg: PipelineConfig, inputs: list[str], outputs: list[Any] | None = None
 ) -> Container:
@@ -540,21 +891,6 @@ def _ops_container(
 
 
 def range_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
-    chunk = DAG(
-        name="chunk",
-        inputs=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
-        parallelism=cfg.argo.parallelism,
-        fail_fast=False,  # a failed partition must not stop its siblings
-        tasks=[
-            Task(
-                name="partition",
-                template_ref=m.TemplateRef(name=PARTITION_TEMPLATE, template="partition"),
-                with_param=_ref("partitions"),
-                arguments=[Parameter(name=p, value="{{item.%s}}" % p) for p in PARTITION_PARAMS]  # noqa: UP031
-                + [Parameter(name=p, value=_ref(p)) for p in SHARED_PARAMS],
-            )
-        ],
-    )
     plan = _ops_container(
         "plan",
         [
@@ -586,9 +922,14 @@ def range_template(graph: Graph, cfg: PipelineConfig) -> WorkflowTemplate:
     return WorkflowTemplate(
         name=RANGE_TEMPLATE,
         labels=dict(PART_OF),
-        entrypoint="chunk",
+        entrypoint=CHUNK,
         arguments=[Parameter(name="partitions"), *(Parameter(name=p) for p in SHARED_PARAMS)],
-        templates=[chunk, plan, *([shared_dag(graph)] if shared_assets(graph) else [])],
+        templates=[
+            chunk_dag(cfg, packed=False),
+            chunk_dag(cfg, packed=True),
+            plan,
+            *([shared_dag(graph)] if shared_assets(graph) else []),
+        ],
         **_spec_common(cfg),
     )
 
@@ -605,8 +946,7 @@ def _shared_task(graph: Graph, values: dict[str, str]) -> dict[str, Any]:
     """Arguments of a call to the shared stage: each asset's list, then the store and id."""
     return {
         "template_ref": m.TemplateRef(name=RANGE_TEMPLATE, template=SHARED_DAG),
-        "arguments": [Parameter(name=shared_param(a), value=values[a]) for a in shared_assets(graph)]
-        + _from_workflow(*SHARED_PARAMS),
+        "arguments": [Parameter(name=shared_param(a), value=values[a]) for a in shared_assets(graph)],
         "continue_on": _continue_on_failure(),  # a window reads whatever of it succeeded
     }
 
@@ -690,8 +1030,10 @@ def _continue_on_failure() -> m.ContinueOn:
     return m.ContinueOn(failed=True, error=True)
 
 
-def child_manifest(cfg: PipelineConfig) -> str:
-    """The child workflow a range creates per chunk (Argo fills the `{{...}}` at run time)."""
+def child_manifest(cfg: PipelineConfig, packed: bool = False) -> str:
+    """The child workflow a range creates per chunk (Argo fills the `{{...}}` at run time). A
+    packed range's children start at `chunk-packed`: a workflowTemplateRef workflow's own
+    fields win over the template's (JoinWorkflowSpec, docs/argo-rules.md §7.1)."""
     child = {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
@@ -705,6 +1047,7 @@ def child_manifest(cfg: PipelineConfig) -> str:
         },
         "spec": {
             "workflowTemplateRef": {"name": RANGE_TEMPLATE},
+            **({"entrypoint": CHUNK_PACKED} if packed else {}),
             "arguments": {
                 "parameters": [
                     {"name": "partitions", "value": _ref("partitions")},
@@ -730,6 +1073,7 @@ def range_workflow(
     reason: str = "",
     resume: bool = True,
     as_of_mode: str | None = None,
+    packed: bool = False,
 ) -> Workflow:
     size = cfg.argo.chunk_size
     chunks = [partitions[i : i + size] for i in range(0, len(partitions), size)]
@@ -741,7 +1085,7 @@ def range_workflow(
         set_owner_reference=True,
         success_condition="status.phase == Succeeded",
         failure_condition="status.phase in (Failed, Error)",
-        manifest=child_manifest(cfg),
+        manifest=child_manifest(cfg, packed),
     )
     fan_out = DAG(
         name="range",
@@ -785,11 +1129,16 @@ def range_workflow(
     )
     return Workflow(
         generate_name="projections-range-",
-        labels={**PART_OF, CORRELATION_LABEL: correlation_id},
+        labels={**PART_OF, CORRELATION_LABEL: correlation_id, MODE_LABEL: "packed" if packed else "unpacked"},
         annotations={
             TITLE: range_title(partitions),
             DESCRIPTION: range_description(
-                partitions, len(chunks), correlation_id=correlation_id, as_of_mode=as_of_mode, reason=reason
+                partitions,
+                len(chunks),
+                correlation_id=correlation_id,
+                as_of_mode=as_of_mode,
+                reason=reason,
+                packed=packed,
             ),
         },
         entrypoint="range",
@@ -829,9 +1178,11 @@ def range_description(
     correlation_id: str,
     as_of_mode: str | None,
     reason: str,
+    packed: bool = False,
 ) -> str:
     parts = [f"{len(partitions)} partition(s) in {chunks} chunk(s)"]
     parts.append(f"as-of mode {as_of_mode}" if as_of_mode else "as-of per partition")
+    parts.append(MODES[packed])
     parts.append(f"correlation id {correlation_id}")
     if reason:
         parts.append(f"reason: {_plain(reason)}")
@@ -897,10 +1248,9 @@ def cron_workflow(graph: Graph, cfg: PipelineConfig) -> CronWorkflow:
             *shared,
             Step(
                 name="run",
-                template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template="chunk"),
+                template_ref=m.TemplateRef(name=RANGE_TEMPLATE, template=CHUNK),
                 arguments=[
-                    Parameter(name="partitions", value="{{steps.plan.outputs.parameters.partitions}}"),
-                    *_from_workflow(*SHARED_PARAMS),
+                    Parameter(name="partitions", value="{{steps.plan.outputs.parameters.partitions}}")
                 ],
                 continue_on=_continue_on_failure(),
             ),

@@ -1,7 +1,9 @@
 """Prefect 3 running the pipeline's DAG of no-op steps (benchmark only; run in .venv-bench).
 
-Prints one JSON line: {"steps": n, "wall_s": seconds} for the timed run (after a warm-up run
-that starts Prefect's ephemeral API), so interpreter and server start-up are excluded.
+Reads {"dag": [[step, [steps it waits for]], ...], "workers": n, "rounds": k} on stdin: the
+step partitions our runner launched, each after those it waited for. Prints one JSON line,
+{"steps": n, "walls": [seconds per round]}, for `rounds` timed runs after a warm-up run that
+starts Prefect's ephemeral API, so interpreter and server start-up are excluded.
 """
 
 from __future__ import annotations
@@ -9,38 +11,37 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from workflows.graph import pipeline_graph
-
 
 @task
-def noop(asset: str, game_date: str) -> str:
-    return f"{asset}@{game_date}"
+def noop(step: str) -> str:
+    return step
 
 
-def run(dates: list[str], workers: int) -> int:
-    graph = pipeline_graph()
-
+def run(dag: list[list[Any]], workers: int) -> int:
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    def dag() -> None:
-        futures = {}
-        for day in dates:
-            for asset in graph.order:
-                waits = [futures[(day, up)] for up in graph.deps[asset]]
-                futures[(day, asset)] = noop.submit(asset, day, wait_for=waits)
+    def steps() -> None:
+        futures: dict[str, Any] = {}
+        for step, waits in dag:
+            futures[step] = noop.submit(step, wait_for=[futures[w] for w in waits])
         for future in futures.values():
             future.result()
 
-    dag()
-    return len(dates) * len(graph.order)
+    steps()
+    return len(dag)
 
 
 if __name__ == "__main__":
-    days, workers = json.loads(sys.argv[1]), int(sys.argv[2])
-    run(days[:1], workers)  # warm-up: starts the ephemeral API
-    began = time.perf_counter()
-    steps = run(days, workers)
-    print(json.dumps({"steps": steps, "wall_s": time.perf_counter() - began}))
+    request = json.load(sys.stdin)
+    dag, workers = request["dag"], int(request["workers"])
+    run(dag, workers)  # warm-up: starts the ephemeral API
+    walls = []
+    for _ in range(int(request.get("rounds", 1))):
+        began = time.perf_counter()
+        steps = run(dag, workers)
+        walls.append(time.perf_counter() - began)
+    print(json.dumps({"steps": steps, "walls": walls}))

@@ -78,10 +78,10 @@ def kube_api_client() -> Any:
     from kubernetes import client, config
 
     try:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
     except Exception as kube_exc:
         try:
-            config.load_incluster_config()
+            config.load_incluster_config()  # type: ignore[no-untyped-call]
         except config.ConfigException:
             raise ClusterError(
                 f"no Kubernetes credentials: set KUBECONFIG (for k3s: /etc/rancher/k3s/k3s.yaml) ({kube_exc})"

@@ -54,6 +54,14 @@ class ArgoConfig(_Model):
     artifact_bucket: str = "argo-artifacts"  # Argo's artifact repository (archived logs)
     parallelism: int = Field(4, gt=0)
     chunk_size: int = Field(31, gt=0, le=200)
+    # Ranges of at least this many partitions run packed (a pod per slate and per draft group,
+    # a container per step); `pipeline submit --pack/--no-pack` decides for one range.
+    pack_from_partitions: int = Field(8, gt=0)
+    # What a pack's pod requests in all, split evenly over its step containers (each keeps its
+    # own limits): a pod asks for the sum of its containers' requests, and a pack's steps
+    # mostly run one after another. The default is the largest single step's request.
+    pack_cpu: str = Field("1", pattern=r"^\d+(\.\d+)?m?$")
+    pack_memory: str = Field("1Gi", pattern=r"^\d+(Ki|Mi|Gi)$")
     schedule: str = "0 17 * * *"
     starting_deadline_seconds: int = Field(3600, ge=0)
     history_success: int = Field(7, ge=0)

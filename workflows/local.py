@@ -9,10 +9,12 @@ draft-group partitions join the plan. A failure holds back only what reads it.
 
 from __future__ import annotations
 
+import heapq
 import os
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -65,6 +67,18 @@ class TaskResult:
     @property
     def label(self) -> str:
         return node_label(self.asset, self.partition_key)
+
+
+@dataclass
+class _Schedule:
+    """A range's bookkeeping: what finished, what waits for what, and what may start."""
+
+    results: dict[NodeId, TaskResult] = field(default_factory=dict)
+    waiting: dict[NodeId, set[NodeId]] = field(default_factory=dict)  # pending: what it waits for
+    waiters: dict[NodeId, list[NodeId]] = field(default_factory=dict)  # the reverse
+    ready: list[tuple[int, NodeId]] = field(default_factory=list)  # a heap, in plan order
+    order: dict[NodeId, int] = field(default_factory=dict)
+    admitted: deque[NodeId] = field(default_factory=deque)  # joined, not yet decided on
 
 
 def with_store_retries(fn: Callable[[], T], *, attempts: int = 6, delay: float = 1.0) -> T:
@@ -136,6 +150,7 @@ class LocalRunner:
         self.plan = Plan(graph=graph, partitions=[])
         self._warm: WarmWorker | None = None
         self._warm_lock = threading.Lock()
+        self._state = _Schedule()
         self._logs = tempfile.TemporaryDirectory(prefix="pipeline-logs-")
 
     # ---- one task ---------------------------------------------------------------------
@@ -156,7 +171,7 @@ class LocalRunner:
             if self._warm is not None and not self._warm.alive:
                 self._warm.close()
                 try:
-                    self._warm = WarmWorker()
+                    self._warm = WarmWorker(spares=self.max_parallel)
                 except (OSError, RuntimeError):
                     self._warm = None  # fresh interpreters from here on
 
@@ -254,57 +269,24 @@ class LocalRunner:
         )
 
     # ---- the schedule -----------------------------------------------------------------
+    def start_workers(self) -> None:
+        """Start the warm worker (its imports take seconds) ahead of `run`, which otherwise
+        starts it; `run` stops it when it ends."""
+        if self.mode == "warm" and self._warm is None:
+            self._warm = WarmWorker(spares=self.max_parallel)
+
     def run(self, plan: Plan) -> list[TaskResult]:
         self.plan = plan
-        results: dict[NodeId, TaskResult] = {}
-        pending: list[NodeId] = []
+        state = self._state = _Schedule()
         for node in list(plan.nodes.values()):
-            self._admit(node, results, pending)
-        permits = dict(self.config.limits)
-        running: dict[Future[TaskResult], NodeId] = {}
-        stopped = ""
+            self._admit(node, state.results, state.admitted)
+        self._decide_admitted()
+        results, stopped = state.results, ""
         try:
-            if pending and self.mode == "warm":
-                self._warm = WarmWorker()
+            if state.ready:
+                self.start_workers()
             with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-                while pending or running:
-                    progressed = True
-                    while progressed:
-                        progressed = False
-                        for node_id in list(pending):
-                            node = plan.nodes[node_id]
-                            state = self._readiness(node, results)
-                            if state == "wait":
-                                continue
-                            if state != "ready":
-                                pending.remove(node_id)
-                                held = self._result(node, state, self._why(node, results))  # type: ignore[arg-type]
-                                results[node_id] = held
-                                self.on_task(held)
-                                self._after(node, held, results, pending)
-                                progressed = True
-                                continue
-                            groups = self.graph.specs[node.asset].concurrency
-                            if len(running) >= self.max_parallel or any(
-                                permits.get(g, 1) <= 0 for g in groups
-                            ):
-                                continue
-                            for g in groups:
-                                permits[g] = permits.get(g, 1) - 1
-                            pending.remove(node_id)
-                            self.on_start(node.asset, node)
-                            running[pool.submit(self.run_task, node)] = node_id
-                            progressed = True
-                    if not running:
-                        break
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        node_id = running.pop(future)
-                        for g in self.graph.specs[node_id[0]].concurrency:
-                            permits[g] = permits.get(g, 1) + 1
-                        results[node_id] = future.result()
-                        self.on_task(results[node_id])
-                        self._after(plan.nodes[node_id], results[node_id], results, pending)
+                self._execute(pool)
         except Exception as exc:  # the range still ends with a result for every step, and a summary
             stopped = f"the runner stopped: {type(exc).__name__}: {exc}"
         finally:
@@ -319,17 +301,95 @@ class LocalRunner:
                     results[node_id].error_type, results[node_id].error = "RunnerError", stopped
         return [results[n] for n in plan.nodes]
 
-    def _admit(self, node: PlannedStep, results: dict[NodeId, TaskResult], pending: list[NodeId]) -> None:
+    def _execute(self, pool: ThreadPoolExecutor) -> None:
+        """Start what is ready while a run slot and its permits are free; on each completion,
+        look again only at the steps that were waiting for it."""
+        state, permits = self._state, dict(self.config.limits)
+        running: dict[Future[TaskResult], NodeId] = {}
+        while True:
+            deferred = []
+            while state.ready and len(running) < self.max_parallel:
+                order, node_id = heapq.heappop(state.ready)
+                groups = self.graph.specs[node_id[0]].concurrency
+                if any(permits.get(g, 1) <= 0 for g in groups):
+                    deferred.append((order, node_id))
+                    continue
+                for g in groups:
+                    permits[g] = permits.get(g, 1) - 1
+                node = self.plan.nodes[node_id]
+                self.on_start(node.asset, node)
+                running[pool.submit(self.run_task, node)] = node_id
+            for item in deferred:
+                heapq.heappush(state.ready, item)
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                node_id = running.pop(future)
+                for g in self.graph.specs[node_id[0]].concurrency:
+                    permits[g] = permits.get(g, 1) + 1
+                self._record(self.plan.nodes[node_id], future.result())
+
+    def _admit(self, node: PlannedStep, results: dict[NodeId, TaskResult], admitted: deque[NodeId]) -> None:
+        """A node joins the schedule: reused at once (into `results`), or queued (`admitted`)
+        to be decided on once what admitted it is done. Both are the schedule's own, passed
+        through `_after`, which admits a slate's draft groups."""
         if node.action == "skip":
             reused = self._result(node, "reused", node.reason)
             reused.manifest_key = layout.manifest_key(node.asset, node.partition.key)
             results[node.id] = reused
-            self._after(node, reused, results, pending)
+            self._record(node, reused, announce=False)
         else:
-            pending.append(node.id)
+            admitted.append(node.id)
+
+    def _decide_admitted(self) -> None:
+        state = self._state
+        while state.admitted:
+            node_id = state.admitted.popleft()
+            state.order.setdefault(node_id, len(state.order))
+            self._watch(self.plan.nodes[node_id])
+
+    def _watch(self, node: PlannedStep) -> None:
+        """Queue a pending step partition when it is ready, hold it back (blocked or skipped)
+        when what it reads did not succeed, or wait for what it reads that has not finished."""
+        state = self._state
+        missing = {n for n in [*node.needs, *node.after, *node.gate] if n not in state.results}
+        if node.fan_in is not None and node.fan_in not in self.plan.draft_groups:
+            source = (DRAFT_GROUP_SOURCE[0], node.fan_in)
+            if source in self.plan.nodes and source not in state.results:
+                missing.add(source)
+        if missing:
+            state.waiting[node.id] = missing
+            for needed in missing:
+                state.waiters.setdefault(needed, []).append(node.id)
+            return
+        readiness = self._readiness(node, state.results)
+        if readiness == "ready":
+            heapq.heappush(state.ready, (state.order[node.id], node.id))
+        elif readiness != "wait":  # "wait" here cannot change: it ends "never became ready"
+            held = self._result(node, readiness, self._why(node, state.results))  # type: ignore[arg-type]
+            self._record(node, held)
+
+    def _record(self, node: PlannedStep, result: TaskResult, *, announce: bool = True) -> None:
+        state = self._state
+        state.results[node.id] = result
+        if announce:
+            self.on_task(result)
+        self._after(node, result, state.results, state.admitted)
+        self._decide_admitted()
+        for waiter in state.waiters.pop(node.id, []):
+            missing = state.waiting[waiter]
+            missing.discard(node.id)
+            if not missing:
+                del state.waiting[waiter]
+                self._watch(self.plan.nodes[waiter])  # needs may have grown (draft groups)
 
     def _after(
-        self, node: PlannedStep, result: TaskResult, results: dict[NodeId, TaskResult], pending: list[NodeId]
+        self,
+        node: PlannedStep,
+        result: TaskResult,
+        results: dict[NodeId, TaskResult],
+        admitted: deque[NodeId],
     ) -> None:
         """A slate's draft groups join the plan once its `dk.salaries` has listed them."""
         if node.asset != DRAFT_GROUP_SOURCE[0] or result.status not in ("success", "reused"):
@@ -338,11 +398,23 @@ class LocalRunner:
         groups = with_store_retries(lambda: groups_from_store(self.store, key))
         if groups is None:
             return
-        added = expand_draft_groups(
-            self.plan, self.store, key, groups, resume=self.resume, only=self.only_groups
-        )
+        try:
+            added = expand_draft_groups(
+                self.plan, self.store, key, groups, resume=self.resume, only=self.only_groups
+            )
+        except StoreError:
+            # The new partitions were added; deciding them reads their manifests. With the
+            # store down they stay to run: each step then finds its own success manifest.
+            added = [
+                n
+                for n in self.plan.nodes.values()
+                if n.partition.draft_group_id is not None
+                and (n.partition.game_date, n.partition.run_id) == (key.game_date, key.run_id)
+                and n.id not in results
+                and n.action == "run"
+            ]
         for new in added:
-            self._admit(new, results, pending)
+            self._admit(new, results, admitted)
 
     def _readiness(self, node: PlannedStep, results: dict[NodeId, TaskResult]) -> str:
         if any(n not in results for n in [*node.needs, *node.after, *node.gate]):

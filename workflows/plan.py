@@ -13,10 +13,17 @@ It is a pure function of what determines the outputs, so rerunning a range (afte
 or as a backfill of days a daily run already did) lands on the same run ids, and resume
 skips what already succeeded. `--force` adds `-f<timestamp>`: a new, separate run, leaving
 the old one intact (outputs are immutable once a success manifest names them).
+
+Resume decides each step partition from listings, not reads: one listing per step over the
+range, whose marks name each run's status beside its manifest (docs/decisions.md D19); only a
+manifest no mark vouches for is read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import posixpath
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,14 +31,19 @@ from datetime import date, datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from steps.pipeline.slate import settle_time
 from steps.runtime import asof, layout
-from steps.runtime.errors import ManifestError, MissingInput, PipelineError
+from steps.runtime.errors import CorruptObject, ManifestError, MissingInput, ObjectNotFound, PipelineError
 from steps.runtime.inputs import draft_groups
-from steps.runtime.manifest import Manifest, read_manifest
+from steps.runtime.manifest import Manifest, Status, latest_marks, partition_identity, read_manifest
 from steps.runtime.partition import Partition, PartitionKey, check_token, month_of, parse_as_of, season_of
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
+from steps.runtime.store.base import prefix_end
 from steps.runtime.timefmt import to_key_ts
 from workflows.config import PipelineConfig
 from workflows.graph import Graph
@@ -136,6 +148,16 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def read_column(store: Store, key: str, column: str) -> pd.Series:
+    """One column of a parquet object. The planner reads a column of two objects per slate (its
+    schedule's tips, its draft groups); building whole frames costs several times as much."""
+    data = store.get_bytes(key)
+    try:
+        return pq.read_table(io.BytesIO(data), columns=[column]).column(0).to_pandas()
+    except (pa.ArrowException, OSError) as exc:
+        raise CorruptObject(f"{store.describe(key)} is not readable parquet: {exc}") from None
+
+
 def slate_first_tips(store: Store, days: list[date], tz: ZoneInfo) -> dict[date, datetime]:
     """First tip per date, from the schedule as known at the start of that (ET) day."""
     tips: dict[date, datetime] = {}
@@ -147,10 +169,10 @@ def slate_first_tips(store: Store, days: list[date], tz: ZoneInfo) -> dict[date,
         choice = choices[day]
         if isinstance(choice, asof.Gap):
             return day, None
-        frame = store.get_parquet(choice.key)
-        if frame.empty:
+        tips = read_column(store, choice.key, "tip_ts")
+        if tips.empty:
             return day, None
-        return day, frame["tip_ts"].min().to_pydatetime()
+        return day, tips.min().to_pydatetime()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         for day, tip in pool.map(one, days):
@@ -170,30 +192,120 @@ def as_of_for(
     return parse_as_of(first_tip - timedelta(minutes=lead))
 
 
-def read_manifests(store: Store, pairs: list[NodeId]) -> dict[NodeId, Manifest | None]:
-    """Exactly one GET per manifest, in parallel; no listing needed."""
+@dataclass(frozen=True)
+class Seen:
+    """What the plan knows of a run's latest manifest: from its mark in a listing, or, where
+    the listing cannot vouch for it, from the manifest itself."""
 
-    def one(pair: tuple[str, PartitionKey]) -> Manifest | None:
+    status: Status | None  # None: it cannot be reused as it stands (`problem` says why)
+    error: str = ""  # a failed attempt's error type
+    problem: str = ""
+
+
+STATUSES: tuple[Status, ...] = ("success", "failed", "skipped")
+
+
+def seen_in(manifest: Manifest, planned: Partition) -> Seen:
+    differ = manifest.partition.differences(planned)
+    if differ:
+        return Seen(
+            None,
+            problem=f"its manifest was made for another partition ({', '.join(differ)} differ); "
+            "the step refuses this run id",
+        )
+    return Seen(manifest.status, manifest.error.type if manifest.error else "")
+
+
+def read_seen(store: Store, nodes: list[PlannedStep]) -> dict[NodeId, Seen | None]:
+    """One GET per node, in parallel: only for the nodes a listing could not decide."""
+
+    def one(node: PlannedStep) -> Seen | None:
         try:
-            return read_manifest(store, *pair)
-        except ManifestError:
-            return None  # unreadable counts as absent: the step reruns and rewrites it
+            manifest = read_manifest(store, node.asset, node.partition.key)
+        except ManifestError as exc:
+            return Seen(None, problem=f"unreadable manifest, rewritten by the rerun ({exc})")
+        return None if manifest is None else seen_in(manifest, node.partition)
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return dict(zip(pairs, pool.map(one, pairs), strict=True))
+        return dict(zip([n.id for n in nodes], pool.map(one, nodes), strict=True))
 
 
-def decide(manifest: Manifest | None, *, resume: bool) -> StepPlan:
-    asset = manifest.asset if manifest else ""
-    if manifest is None:
+KeyRange = tuple[str, str]  # [first, stop): the keys a listing covers
+
+
+@dataclass
+class Marks:
+    """What listings of manifests/ showed: the key ranges listed, and in them every run that
+    has a manifest.json, with the mark that vouches for it (or None)."""
+
+    ranges: list[KeyRange] = field(default_factory=list)
+    latest: dict[str, layout.ManifestMark | None] = field(default_factory=dict)
+
+    def covers(self, run: str) -> bool:
+        return any(first <= run and prefix_end(run) <= stop for first, stop in self.ranges)
+
+    def merge(self, other: Marks) -> Marks:
+        return Marks(self.ranges + other.ranges, {**self.latest, **other.latest})
+
+
+def run_ranges(nodes: Iterable[PlannedStep]) -> list[KeyRange]:
+    """One range per asset, from its first run's manifests to past its last's."""
+    by_asset: dict[str, list[str]] = {}
+    for n in nodes:
+        by_asset.setdefault(n.asset, []).append(layout.manifest_run_prefix(n.asset, n.partition.key))
+    return [(min(r), max(prefix_end(x) for x in r)) for r in by_asset.values()]
+
+
+def list_marks(store: Store, ranges: list[KeyRange]) -> Marks:
+    """One listing per range, in parallel. Each starts at its first key and stops at its end,
+    whatever else the asset holds (S3 list pages carry 1,000 keys)."""
+
+    def one(bounds: KeyRange) -> dict[str, layout.ManifestMark | None]:
+        first, stop = bounds
+        folder = posixpath.commonpath([first, stop]) + "/"
+        return latest_marks(store.list_after(folder, first, stop))
+
+    marks = Marks(ranges=list(ranges))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        for found in pool.map(one, ranges):
+            marks.latest.update(found)
+    return marks
+
+
+def observe(store: Store, nodes: list[PlannedStep], marks: Marks | None = None) -> dict[NodeId, Seen | None]:
+    """Each node's latest manifest as its mark tells it, from the listings in `marks` (and one
+    listing per asset for the nodes they do not cover); a node whose manifest no mark vouches
+    for (none written yet, a stale one, another partition's) is read, that node alone."""
+    runs = {layout.manifest_run_prefix(n.asset, n.partition.key): n for n in nodes}
+    marks = marks or Marks()
+    missing = [n for r, n in runs.items() if not marks.covers(r)]
+    if missing:
+        marks = marks.merge(list_marks(store, run_ranges(missing)))
+    seen: dict[NodeId, Seen | None] = {}
+    unclear = []
+    for run, node in runs.items():
+        mark = marks.latest.get(run)
+        if run not in marks.latest:
+            seen[node.id] = None
+        elif mark and mark.status in STATUSES and mark.identity == partition_identity(node.partition):
+            seen[node.id] = Seen(mark.status, mark.error)  # type: ignore[arg-type]
+        else:
+            unclear.append(node)
+    seen.update(read_seen(store, unclear))
+    return seen
+
+
+def decide(asset: str, seen: Seen | None, *, resume: bool) -> StepPlan:
+    if seen is None:
         return StepPlan(asset, "run", "no manifest yet")
-    if manifest.status == "success":
+    if seen.status is None:
+        return StepPlan(asset, "run", seen.problem)
+    if seen.status == "success":
         if resume:
             return StepPlan(asset, "skip", "success manifest exists")
         return StepPlan(asset, "run", "--no-resume: recompute into a new attempt (same run id)")
-    if manifest.status == "failed":
-        err = manifest.error.type if manifest.error else "error"
-        return StepPlan(asset, "run", f"previous attempt failed ({err})")
+    if seen.status == "failed":
+        return StepPlan(asset, "run", f"previous attempt failed ({seen.error or 'error'})")
     return StepPlan(asset, "run", "previously skipped (not due then)")
 
 
@@ -253,8 +365,47 @@ class _Planner:
         self.graph = plan.graph
         self.months: dict[str, Partition] = {}
         self.windows: dict[date, list[date]] = {}
+        self.settled: dict[date, Partition] = {}
+        readers: dict[str, set[str]] = {}
+        for a in self.graph.order:
+            for item in self.graph.specs[a].inputs:
+                readers.setdefault(item.asset, set()).add(item.mapping)
+        self.read_as: dict[str, set[str]] = readers  # asset -> the mappings its readers use
 
     def build(self) -> None:
+        self._name_partitions()
+        nodes = list(self.plan.nodes.values())
+        slates = [s.partition for s in self.plan.partitions]
+        source = [n for n in nodes if n.asset == DRAFT_GROUP_SOURCE[0]]
+        others = [n for n in nodes if n.asset != DRAFT_GROUP_SOURCE[0]]
+        # The draft groups' source is listed first, then its groups are read while everything
+        # else is listed (draft-group steps over the range's dates, before the groups are known).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            listing = pool.submit(list_marks, self.store, run_ranges(others) + self._draft_group_ranges())
+            marks = list_marks(self.store, run_ranges(source))
+            stored = self._stored_groups(slates, marks)
+            marks = marks.merge(listing.result())
+        decide_nodes(self.store, nodes, resume=self.resume, marks=marks)
+        waiting = fan_in_nodes(self.plan)
+        added = []
+        for p in slates:
+            groups = self._known_groups(p, stored.get(p.key))
+            if groups is not None:
+                added += add_draft_group_nodes(
+                    self.plan, p, groups, only=self.only_groups, waiting=waiting.get(p.key, [])
+                )
+        decide_nodes(self.store, added, resume=self.resume, marks=marks)
+        by_slate: dict[date, list[PlannedStep]] = {}
+        for n in self.plan.nodes.values():
+            if n.slate is not None and n.partition.draft_group_id is None:
+                by_slate.setdefault(n.slate, []).append(n)
+        for slate in self.plan.partitions:
+            slate.steps = {
+                n.asset: StepPlan(n.asset, n.action, n.reason)
+                for n in by_slate.get(slate.partition.game_date, [])
+            }
+
+    def _name_partitions(self) -> None:
         for slate in self.plan.partitions:  # a month's run is the range's first slate in it
             p = slate.partition
             self.months.setdefault(
@@ -273,19 +424,18 @@ class _Planner:
             for slate in self.plan.partitions:
                 for partition, day in self._partitions(asset, slate.partition):
                     self._add(asset, partition, day)
-        self._decide(list(self.plan.nodes.values()))
-        for slate in self.plan.partitions:
-            p = slate.partition
-            groups = self._known_groups(p)
-            if groups is not None:
-                expand_draft_groups(
-                    self.plan, self.store, p.key, groups, resume=self.resume, only=self.only_groups
-                )
-            slate.steps = {
-                n.asset: StepPlan(n.asset, n.action, n.reason)
-                for n in self.plan.nodes.values()
-                if n.slate == p.game_date and n.partition.draft_group_id is None
-            }
+
+    def _draft_group_ranges(self) -> list[KeyRange]:
+        """The key range of each draft-group step's manifests over the range's slates, listed
+        before the groups are known."""
+        days = [s.partition.game_date for s in self.plan.partitions]
+        if not days:
+            return []
+        return [
+            (layout.manifest_date_prefix(a, min(days)), prefix_end(layout.manifest_date_prefix(a, max(days))))
+            for a in self.graph.order
+            if self.graph.specs[a].shape.name == "draft_group"
+        ]
 
     def _partitions(self, asset: str, slate: Partition) -> list[tuple[Partition, date | None]]:
         """The partitions of `asset` that one slate needs (window dates: the settled slates
@@ -297,21 +447,16 @@ class _Planner:
         if shape.name == "draft_group":
             return []  # known once the slate's draft groups are
         if shape.name == "settled_date":
-            wanted = [day] if self._read_same_day(asset) else []
-            wanted += self.windows.get(day, []) if self._read_by_window(asset) else []
-            return [(settled_partition(x), x if x == day else None) for x in wanted]
+            mappings = self.read_as.get(asset, set())
+            wanted = [day] if not mappings or "same" in mappings else []
+            wanted += self.windows.get(day, []) if "window" in mappings else []
+            return [(self._settled(x), x if x == day else None) for x in wanted]
         return [(slate.model_copy(update={"shape": shape.name}), day)]
 
-    def _read_same_day(self, asset: str) -> bool:
-        readers = [i for a in self.graph.order for i in self.graph.specs[a].inputs if i.asset == asset]
-        return not readers or any(i.mapping == "same" for i in readers)
-
-    def _read_by_window(self, asset: str) -> bool:
-        return any(
-            i.asset == asset and i.mapping == "window"
-            for a in self.graph.order
-            for i in self.graph.specs[a].inputs
-        )
+    def _settled(self, day: date) -> Partition:
+        if day not in self.settled:
+            self.settled[day] = settled_partition(day)
+        return self.settled[day]
 
     def _add(self, asset: str, partition: Partition, slate: date | None) -> None:
         node_id = (asset, partition.key)
@@ -330,31 +475,46 @@ class _Planner:
             PartitionKey.from_segments(d.rstrip("/").rsplit("/", 1)[-1]).game_date  # type: ignore[misc]
             for d in self.store.list_dirs(layout.landing_source_prefix("schedule"))
         )
+        settles = [(x, season_of(x), settle_time(x)) for x in landed]
         out = {}
         for slate in self.plan.partitions:
             p = slate.partition
+            season = season_of(p.game_date)
             out[p.game_date] = [
                 x
-                for x in landed
-                if season_of(x) == season_of(p.game_date)
-                and x < p.game_date
-                and settle_time(x) <= p.run_as_of_ts
+                for x, x_season, settled in settles
+                if x_season == season and x < p.game_date and settled <= p.run_as_of_ts
             ]
         return out
 
-    def _known_groups(self, slate: Partition) -> list[str] | None:
+    def _stored_groups(self, slates: list[Partition], marks: Marks) -> dict[PartitionKey, list[str] | None]:
+        """Each slate's draft groups as stored: its run's `dk.salaries` output when the plan
+        has that step (only worth reading when resuming), else the run it would read."""
+        planned = DRAFT_GROUP_SOURCE[0] in self.graph.specs
+        if planned and not self.resume:
+            return {}
+
+        def one(slate: Partition) -> list[str] | None:
+            if planned:
+                run = layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key)
+                if run not in marks.latest:
+                    return None  # no manifest: dk.salaries runs, and lists its groups then
+                return groups_from_store(self.store, slate.key, marks.latest[run])
+            try:
+                return draft_groups(self.store, slate)
+            except (MissingInput, ManifestError):
+                return None
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return dict(zip([s.key for s in slates], pool.map(one, slates), strict=True))
+
+    def _known_groups(self, slate: Partition, stored: list[str] | None) -> list[str] | None:
         """A slate's draft groups, if known now: from this run's `dk.salaries` when the plan
         reuses it, or, when the plan does not run it at all, from the run it would read."""
         node = self.plan.nodes.get((DRAFT_GROUP_SOURCE[0], slate.key))
-        if node is not None:
-            return groups_from_store(self.store, slate.key) if node.action == "skip" else None
-        try:
-            return draft_groups(self.store, slate)
-        except (MissingInput, ManifestError):
-            return None
-
-    def _decide(self, nodes: list[PlannedStep]) -> None:
-        decide_nodes(self.store, nodes, resume=self.resume)
+        if node is None or node.action == "skip":
+            return stored
+        return None
 
 
 def settled_partition(day: date) -> Partition:
@@ -398,24 +558,37 @@ def link(
                 node.needs.append((item.asset, key))
 
 
-def decide_nodes(store: Store, nodes: list[PlannedStep], *, resume: bool) -> None:
-    manifests = read_manifests(store, [n.id for n in nodes])
+def decide_nodes(store: Store, nodes: list[PlannedStep], *, resume: bool, marks: Marks | None = None) -> None:
+    if not nodes:
+        return
+    seen = observe(store, nodes, marks)
     for node in nodes:
-        found = decide(manifests[node.id], resume=resume)
+        found = decide(node.asset, seen[node.id], resume=resume)
         node.action, node.reason = found.action, found.reason
 
 
-def groups_from_store(store: Store, key: PartitionKey) -> list[str] | None:
-    """The draft groups `dk.salaries` listed for a slate's run, if it succeeded."""
+def groups_from_store(
+    store: Store, key: PartitionKey, mark: layout.ManifestMark | None = None
+) -> list[str] | None:
+    """The draft groups `dk.salaries` listed for a slate's run, if it succeeded. With the mark
+    that vouches for its manifest, the output of the attempt it names is read without reading
+    the manifest (which is read when there is no such mark, or no such output)."""
     asset, output, column = DRAFT_GROUP_SOURCE
-    try:
-        manifest = read_manifest(store, asset, key)
-    except ManifestError:
+    if mark is not None and mark.status != "success":
         return None
-    if manifest is None or manifest.status != "success":
-        return None
-    frame = store.get_parquet(manifest.output(output).path)
-    return sorted(str(g) for g in frame[column].dropna().unique())
+    groups = None
+    if mark is not None and mark.attempt:
+        with contextlib.suppress(ObjectNotFound):
+            groups = read_column(store, layout.output_key(asset, key, mark.attempt, output), column)
+    if groups is None:
+        try:
+            manifest = read_manifest(store, asset, key)
+        except ManifestError:
+            return None
+        if manifest is None or manifest.status != "success":
+            return None
+        groups = read_column(store, manifest.output(output).path, column)
+    return sorted(str(g) for g in groups.dropna().unique())
 
 
 def expand_draft_groups(
@@ -428,12 +601,37 @@ def expand_draft_groups(
     only: set[str] | None = None,
 ) -> list[PlannedStep]:
     """Add a slate's draft-group step partitions, once its draft groups are known, and make
-    the slate's fan-in steps wait for them. Returns the new nodes."""
+    the slate's fan-in steps wait for them. Returns the new nodes, decided."""
+    slate = next(s.partition for s in plan.partitions if s.partition.key == key)
+    added = add_draft_group_nodes(plan, slate, groups, only=only, waiting=fan_in_nodes(plan).get(key, []))
+    decide_nodes(store, added, resume=resume)
+    return added
+
+
+def fan_in_nodes(plan: Plan) -> dict[PartitionKey, list[PlannedStep]]:
+    """The steps that wait for a slate's draft groups, by slate."""
+    out: dict[PartitionKey, list[PlannedStep]] = {}
+    for node in plan.nodes.values():
+        if node.fan_in is not None:
+            out.setdefault(node.fan_in, []).append(node)
+    return out
+
+
+def add_draft_group_nodes(
+    plan: Plan,
+    slate: Partition,
+    groups: list[str],
+    *,
+    only: set[str] | None = None,
+    waiting: list[PlannedStep],
+) -> list[PlannedStep]:
+    """A slate's draft-group step partitions, linked but not decided yet; `waiting` are the
+    slate's fan-in steps (`fan_in_nodes`), which now wait for them."""
+    key = slate.key
     if key in plan.draft_groups:
         return []
     chosen = [g for g in groups if only is None or g in only]
     plan.draft_groups[key] = chosen
-    slate = next(s.partition for s in plan.partitions if s.partition.key == key)
     added = []
     for asset in plan.graph.order:
         if plan.graph.specs[asset].shape.name != "draft_group":
@@ -444,10 +642,9 @@ def expand_draft_groups(
             link(plan, node, {}, {})
             plan.nodes[node.id] = node
             added.append(node)
-    for node in plan.nodes.values():
-        if node.fan_in == key and not any(n[1].draft_group_id for n in node.needs):
+    for node in waiting:
+        if not any(n[1].draft_group_id for n in node.needs):
             link_fan_in(plan, node, chosen)
-    decide_nodes(store, added, resume=resume)
     return added
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from datetime import date
+from typing import Any
 
 import pandas as pd
 import plotly.express as px
@@ -53,7 +54,7 @@ def _log_tail(store: Store, asset: str, view: PartitionView) -> str:
     return manifest.error.traceback_snippet[-1500:] if manifest and manifest.error else ""
 
 
-def accuracy_rows(views: list[PartitionView]) -> list[dict]:
+def accuracy_rows(views: list[PartitionView]) -> list[dict[str, Any]]:
     """Per date: the `accuracy` step's MAE of the projections and of the naive baseline."""
     rows = []
     for view in views:
@@ -72,7 +73,7 @@ def accuracy_rows(views: list[PartitionView]) -> list[dict]:
     return rows
 
 
-def coverage_rows(views: list[PartitionView]) -> list[dict]:
+def coverage_rows(views: list[PartitionView]) -> list[dict[str, Any]]:
     """Per date and draft group: health.checks' `coverage` metric and the threshold it breached
     (`critical` below COVERAGE_CRITICAL, `warn` below COVERAGE_WARN, else empty)."""
     rows = []
@@ -94,9 +95,20 @@ def coverage_rows(views: list[PartitionView]) -> list[dict]:
     return sorted(rows, key=lambda r: (r["date"], r["draft_group"]))
 
 
-def build_report(
-    store: Store, graph: Graph, views: list[PartitionView], *, title: str, summary: dict | None = None
-) -> str:
+class _Plots:
+    """Figures as HTML fragments; plotly's script is inlined once, with the first figure, so
+    the page works offline."""
+
+    def __init__(self) -> None:
+        self.first = True
+
+    def __call__(self, fig: Any) -> str:
+        out = str(fig.to_html(full_html=False, include_plotlyjs=self.first))
+        self.first = False
+        return out
+
+
+def _step_frame(views: list[PartitionView]) -> pd.DataFrame:
     rows = []
     for view in views:
         for asset, step in view.steps.items():
@@ -114,55 +126,54 @@ def build_report(
                     "attempt": step.manifest.attempt,
                 }
             )
-    frame = pd.DataFrame(rows)
-    parts = [f"<h1>{html.escape(title)}</h1>"]
+    return pd.DataFrame(rows)
+
+
+def _header(views: list[PartitionView], title: str, summary: dict[str, Any] | None) -> list[str]:
     counts: dict[str, int] = defaultdict(int)
     for view in views:
         counts[view.status] += 1
-    parts.append(
+    parts = [
+        f"<h1>{html.escape(title)}</h1>",
         '<div class="cards">'
         + "".join(f"<span><b>{n}</b> {html.escape(k)}</span>" for k, n in sorted(counts.items()))
-        + f"<span><b>{len(views)}</b> partitions</span></div>"
-    )
+        + f"<span><b>{len(views)}</b> partitions</span></div>",
+    ]
     if summary:
         acc = summary.get("accuracy") or {}
         line = f"backfill {summary['backfill_id']} ({summary['kind']}), {summary['wall_s']:.1f}s wall"
         if acc:
             line += f"; accuracy MAE {acc['mae_fp']:.2f} fp vs naive baseline {acc['baseline_mae_fp']:.2f}"
         parts.append(f'<p class="muted">{html.escape(line)}</p>')
+    return parts
 
-    first_plot = True
 
-    def plot(fig) -> str:  # type: ignore[no-untyped-def]
-        nonlocal first_plot
-        out = fig.to_html(full_html=False, include_plotlyjs=first_plot)
-        first_plot = False
-        return out
-
-    parts.append('<h2 id="timeline">Timeline</h2>')
+def _timeline(frame: pd.DataFrame, views: list[PartitionView], plot: _Plots) -> list[str]:
+    parts = ['<h2 id="timeline">Timeline</h2>']
     if frame.empty:
-        parts.append("<p>No step has run in this range.</p>")
-    else:
-        fig = px.timeline(
-            frame,
-            x_start="start",
-            x_end="finish",
-            y="partition",
-            color="status",
-            color_discrete_map=STATUS_COLOURS,
-            hover_data=["step", "duration_s", "attempt"],
-        )
-        fig.update_yaxes(autorange="reversed")
-        fig.update_layout(height=max(300, 40 * len(views) + 120), title="Steps per partition (Gantt)")
-        parts.append(plot(fig))
-        parts.append('<h2 id="durations">Step durations</h2>')
-        fig = px.box(frame, x="step", y="duration_s", points="all", title="Duration per step (seconds)")
-        fig.update_layout(height=420)
-        parts.append(plot(fig))
+        return [*parts, "<p>No step has run in this range.</p>"]
+    fig = px.timeline(
+        frame,
+        x_start="start",
+        x_end="finish",
+        y="partition",
+        color="status",
+        color_discrete_map=STATUS_COLOURS,
+        hover_data=["step", "duration_s", "attempt"],
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=max(300, 40 * len(views) + 120), title="Steps per partition (Gantt)")
+    parts.append(plot(fig))
+    parts.append('<h2 id="durations">Step durations</h2>')
+    fig = px.box(frame, x="step", y="duration_s", points="all", title="Duration per step (seconds)")
+    fig.update_layout(height=420)
+    return [*parts, plot(fig)]
 
-    parts.append('<h2 id="accuracy">Accuracy over time</h2>')
-    accuracy = accuracy_rows(views)
-    coverage = coverage_rows(views)
+
+def _accuracy_charts(
+    accuracy: list[dict[str, Any]], coverage: list[dict[str, Any]], plot: _Plots
+) -> list[str]:
+    parts = ['<h2 id="accuracy">Accuracy over time</h2>']
     if accuracy:
         melted = pd.DataFrame(accuracy).melt(
             id_vars=["date"],
@@ -190,64 +201,66 @@ def build_report(
         parts.append(plot(fig))
     if not accuracy and not coverage:
         parts.append("<p>No accuracy or coverage metrics in this range.</p>")
-    groups_of: dict[date, list[dict]] = defaultdict(list)
+    return parts
+
+
+def _accuracy_table(accuracy: list[dict[str, Any]], coverage: list[dict[str, Any]]) -> list[str]:
+    groups_of: dict[date, list[dict[str, Any]]] = defaultdict(list)
     for row in coverage:
         groups_of[row["date"]].append(row)
-    dates = sorted({r["date"] for r in accuracy} | set(groups_of))
     by_date = {r["date"]: r for r in accuracy}
-    acc_rows = []
-    for day in dates:
+    rows = []
+    for day in sorted(set(by_date) | set(groups_of)):
         a = by_date.get(day)
-        acc_rows.append(
+        groups = "<br>".join(
+            html.escape(f"{r['draft_group']}: {r['coverage']:.4f}") for r in groups_of.get(day, [])
+        )
+        rows.append(
             [
                 day.isoformat(),
                 f"{a['mae_fp']:.4f}" if a else "-",
                 f"{a['baseline_mae_fp']:.4f}" if a else "-",
                 str(a["players"]) if a else "-",
-                "<br>".join(
-                    html.escape(f"{r['draft_group']}: {r['coverage']:.4f}") for r in groups_of.get(day, [])
-                )
-                or "-",
+                groups or "-",
             ]
         )
-    if acc_rows:
-        parts.append(
-            '<div id="accuracy-table">'
-            + _table(acc_rows, ["date", "MAE fp", "baseline MAE fp", "players", "coverage (draft group)"])
-            + "</div>"
-        )
+    if not rows:
+        return []
+    header = ["date", "MAE fp", "baseline MAE fp", "players", "coverage (draft group)"]
+    return ['<div id="accuracy-table">' + _table(rows, header) + "</div>"]
+
+
+def _breaches(coverage: list[dict[str, Any]]) -> list[str]:
     breaches = [r for r in coverage if r["breach"]]
-    parts.append(
+    heading = (
         f'<h3 id="coverage-breaches">Coverage breaches ({len(breaches)}): below {COVERAGE_WARN:.0%} warns, '
         f"below {COVERAGE_CRITICAL:.0%} is critical</h3>"
     )
-    parts.append(
-        '<div id="breach-table">'
-        + _table(
-            [
-                [
-                    r["date"].isoformat(),
-                    html.escape(r["draft_group"]),
-                    f"{r['coverage']:.4f}",
-                    f'<span class="{"failed" if r["breach"] == "critical" else "warn"}">{r["breach"]}</span>',
-                ]
-                for r in breaches
-            ],
-            ["date", "draft group", "coverage", "breach"],
-        )
-        + "</div>"
-        if breaches
-        else '<p class="success">No date breached a coverage threshold.</p>'
-    )
+    if not breaches:
+        return [heading, '<p class="success">No date breached a coverage threshold.</p>']
+    rows = [
+        [
+            r["date"].isoformat(),
+            html.escape(r["draft_group"]),
+            f"{r['coverage']:.4f}",
+            f'<span class="{"failed" if r["breach"] == "critical" else "warn"}">{r["breach"]}</span>',
+        ]
+        for r in breaches
+    ]
+    return [
+        heading,
+        '<div id="breach-table">' + _table(rows, ["date", "draft group", "coverage", "breach"]) + "</div>",
+    ]
 
+
+def _failures(store: Store, views: list[PartitionView]) -> list[str]:
     groups: dict[str, list[tuple[PartitionView, str]]] = defaultdict(list)
     for view in views:
         for asset, step in view.steps.items():
             if step.status == "failed" and step.manifest and step.manifest.error:
-                groups[error_signature(asset, step.manifest.error.type, step.manifest.error.message)].append(
-                    (view, asset)
-                )
-    parts.append(f'<h2 id="failures">Failures by root cause ({len(groups)})</h2>')
+                error = step.manifest.error
+                groups[error_signature(asset, error.type, error.message)].append((view, asset))
+    parts = [f'<h2 id="failures">Failures by root cause ({len(groups)})</h2>']
     if not groups:
         parts.append('<p class="success">No failures.</p>')
     for signature, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
@@ -258,11 +271,14 @@ def build_report(
             f'<div class="failure-group"><h3 class="failed">{len(members)} x {html.escape(signature)}</h3>'
             f"<p>dates: {html.escape(', '.join(sorted({v.game_date.isoformat() for v, _ in members})))}</p>"
             f"<p>example: {html.escape(manifest.error.message)}</p>"
-            f'<p class="muted">manifest: {html.escape(layout.manifest_key(asset, view.steps[asset].manifest.partition.key))}</p>'  # type: ignore[union-attr]
+            f'<p class="muted">manifest: {html.escape(layout.manifest_key(asset, manifest.partition.key))}</p>'
             f"<pre>{html.escape(_log_tail(store, asset, view))}</pre></div>"
         )
+    return parts
 
-    gap_rows = [
+
+def _gaps(views: list[PartitionView]) -> list[str]:
+    rows = [
         [
             v.game_date.isoformat(),
             html.escape(a),
@@ -275,37 +291,35 @@ def build_report(
         if s.manifest
         for g in s.manifest.gaps
     ]
-    parts.append(f'<h2 id="gaps">Input gaps ({len(gap_rows)})</h2>')
-    parts.append(
-        _table(gap_rows, ["date", "step", "source", "policy", "detail"]) if gap_rows else "<p>None.</p>"
-    )
+    table = _table(rows, ["date", "step", "source", "policy", "detail"]) if rows else "<p>None.</p>"
+    return [f'<h2 id="gaps">Input gaps ({len(rows)})</h2>', table]
 
-    pointer_rows = []
-    for view in views:
-        for pointer in view.pointers.values():
-            for version in list_history(store, pointer.scope):
-                pointer_rows.append(
-                    [
-                        html.escape(
-                            PartitionKey(
-                                game_date=view.game_date, draft_group_id=version.draft_group_id
-                            ).describe()
-                        ),
-                        str(version.seq),
-                        html.escape(version.run_id),
-                        version.promoted_at.isoformat(timespec="seconds"),
-                        html.escape(version.promoted_by),
-                        html.escape(version.reason),
-                    ]
-                )
-    parts.append(f'<h2 id="pointers">Pointer changes ({len(pointer_rows)})</h2>')
-    parts.append(
-        _table(pointer_rows, ["partition", "version", "run", "promoted at", "by", "reason"])
-        if pointer_rows
-        else "<p>None.</p>"
-    )
 
-    partition_rows = [
+def _pointer_changes(store: Store, views: list[PartitionView]) -> list[str]:
+    rows = [
+        [
+            html.escape(
+                PartitionKey(game_date=view.game_date, draft_group_id=version.draft_group_id).describe()
+            ),
+            str(version.seq),
+            html.escape(version.run_id),
+            version.promoted_at.isoformat(timespec="seconds"),
+            html.escape(version.promoted_by),
+            html.escape(version.reason),
+        ]
+        for view in views
+        for pointer in view.pointers.values()
+        for version in list_history(store, pointer.scope)
+    ]
+    header = ["partition", "version", "run", "promoted at", "by", "reason"]
+    return [
+        f'<h2 id="pointers">Pointer changes ({len(rows)})</h2>',
+        _table(rows, header) if rows else "<p>None.</p>",
+    ]
+
+
+def _partitions(views: list[PartitionView]) -> list[str]:
+    rows = [
         [
             v.game_date.isoformat(),
             html.escape(v.run_id),
@@ -315,10 +329,55 @@ def build_report(
         ]
         for v in views
     ]
-    parts.append('<h2 id="partitions">Partitions</h2>')
-    parts.append(_table(partition_rows, ["date", "run", "status", "step seconds", "failed steps"]))
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style></head><body>{''.join(parts)}</body></html>"
+    return [
+        '<h2 id="partitions">Partitions</h2>',
+        _table(rows, ["date", "run", "status", "step seconds", "failed steps"]),
+    ]
 
 
-def runs_of_summary(summary: dict) -> dict[date, str]:
+def build_report(
+    store: Store,
+    graph: Graph,
+    views: list[PartitionView],
+    *,
+    title: str,
+    summary: dict[str, Any] | None = None,
+) -> str:
+    """One self-contained page: header, timeline, accuracy over time, failures, gaps, pointers."""
+    plot = _Plots()
+    accuracy, coverage = accuracy_rows(views), coverage_rows(views)
+    parts = [
+        *_header(views, title, summary),
+        *_timeline(_step_frame(views), views, plot),
+        *_accuracy_charts(accuracy, coverage, plot),
+        *_accuracy_table(accuracy, coverage),
+        *_breaches(coverage),
+        *_failures(store, views),
+        *_gaps(views),
+        *_pointer_changes(store, views),
+        *_partitions(views),
+    ]
+    head = f"<meta charset='utf-8'><title>{html.escape(title)}</title><style>{CSS}</style>"
+    return f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>"
+
+
+def runs_of_summary(summary: dict[str, Any]) -> dict[date, str]:
     return {date.fromisoformat(o["game_date"]): o["run_id"] for o in summary["partition_outcomes"]}
+
+
+def range_report(store: Store, graph: Graph, summary: dict[str, Any]) -> str:
+    """The HTML report of one range (a backfill, a chunked submit or a daily run), from its
+    summary and the runs it records."""
+    from workflows.status import collect
+
+    views = collect(store, graph, runs=runs_of_summary(summary))
+    title = f"{str(summary.get('kind') or 'range').capitalize()} {summary['backfill_id']}: {summary['range']['start']} to {summary['range']['end']}"
+    return build_report(store, graph, views, title=title, summary=summary)
+
+
+def publish_range_report(store: Store, graph: Graph, summary: dict[str, Any]) -> str:
+    """Build the range's report and store it beside its summary (`backfills/<id>/report.html`),
+    where the Argo UI's workflow link and the MinIO console open it. Returns the page."""
+    page = range_report(store, graph, summary)
+    store.put_bytes(layout.backfill_key(summary["backfill_id"], "report.html"), page.encode())
+    return page

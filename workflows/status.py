@@ -12,14 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
-from steps.runtime.manifest import Manifest, ManifestError, read_manifest
+from steps.runtime.errors import ManifestError
+from steps.runtime.manifest import Manifest, read_manifest
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import Pointer
 from steps.runtime.store import Store
 from workflows.graph import Graph
-
-PUBLISHED = "finalize.unified"
 
 
 @dataclass
@@ -140,7 +140,7 @@ def collect(
         return d is not None and (start is None or d >= start) and (end is None or d <= end)
 
     pointers: dict[date, dict[str, Pointer]] = {}
-    for info in store.list(f"current/{PUBLISHED}/"):
+    for info in store.list(layout.pointer_asset_prefix(PUBLISHED_ASSET)):
         if info.key.endswith(f"/{layout.POINTER_FILE}"):
             pointer = Pointer.model_validate_json(store.get_bytes(info.key))
             if in_range(pointer.game_date):

@@ -142,29 +142,13 @@ def _accuracy(results: list[TaskResult]) -> dict[str, float]:
     return out
 
 
-def build_summary(
-    *,
-    backfill_id: str,
-    kind: str,
-    plan: Plan,
-    results: list[TaskResult],
-    store: Store,
-    options: dict[str, Any],
-    started_at: datetime,
-    finished_at: datetime,
-    mode: str,
-    caught_up: list[dict[str, str]] | None = None,
-) -> Summary:
-    by_slate: dict[date | None, list[TaskResult]] = defaultdict(list)
-    for r in results:
-        by_slate[r.slate].append(r)
+def _partition_outcomes(plan: Plan, by_slate: dict[date | None, list[TaskResult]]) -> list[PartitionOutcome]:
     outcomes = []
     for planned in plan.partitions:
         p = planned.partition
         rs = by_slate[p.game_date]
         failed = [_in_slate(r) for r in rs if r.status == "failed"]
         blocked = [_in_slate(r) for r in rs if r.status == "blocked"]
-        not_due = [_in_slate(r) for r in rs if r.status == "skipped"]
         if failed or blocked:
             status = "failed"
         elif all(r.status == "reused" for r in rs):
@@ -179,12 +163,14 @@ def build_summary(
                 status=status,
                 failed_steps=failed,
                 blocked_steps=blocked,
-                not_due_steps=not_due,
+                not_due_steps=[_in_slate(r) for r in rs if r.status == "skipped"],
                 note=planned.note,
             )
         )
-    shared_failed = [r.label for r in by_slate[None] if r.status in ("failed", "blocked")]
-    counts = Counter(o.status for o in outcomes)
+    return outcomes
+
+
+def _step_stats(results: list[TaskResult]) -> dict[str, StepStats]:
     steps: dict[str, StepStats] = {}
     durations: dict[str, list[float]] = defaultdict(list)
     for r in results:
@@ -207,11 +193,15 @@ def build_summary(
         steps[asset].total_s = round(sum(values), 4)
         steps[asset].mean_s = round(statistics.fmean(values), 4)
         steps[asset].max_s = round(max(values), 4)
+    return steps
+
+
+def _top_errors(results: list[TaskResult]) -> list[ErrorGroup]:
     groups: dict[str, list[TaskResult]] = defaultdict(list)
     for r in results:
         if r.status == "failed":
             groups[error_signature(r.asset, r.error_type, r.error)].append(r)
-    top = [
+    return [
         ErrorGroup(
             signature=sig,
             count=len(rs),
@@ -222,26 +212,51 @@ def build_summary(
         )
         for sig, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
-    gaps = [
-        {"game_date": r.game_date.isoformat(), "asset": r.asset, "detail": g} for r in results for g in r.gaps
-    ]
+
+
+def _runner_figures(results: list[TaskResult], mode: str) -> dict[str, float | str]:
+    """What orchestration cost beside the steps' own work (wall per task minus step time)."""
     ran = [r for r in results if r.attempts]
     step_time = sum(r.duration_s for r in ran)
     wall_time = sum(r.wall_s for r in ran)
-    wall = (finished_at - started_at).total_seconds()
+    return {
+        "mode": mode,
+        "steps_run": float(len(ran)),
+        "step_seconds": round(step_time, 4),
+        "task_wall_seconds": round(wall_time, 4),
+        "overhead_per_step_s": round((wall_time - step_time) / len(ran), 4) if ran else 0.0,
+    }
+
+
+def build_summary(
+    *,
+    backfill_id: str,
+    kind: str,
+    plan: Plan,
+    results: list[TaskResult],
+    store: Store,
+    options: dict[str, Any],
+    started_at: datetime,
+    finished_at: datetime,
+    mode: str,
+    caught_up: list[dict[str, str]] | None = None,
+) -> Summary:
+    by_slate: dict[date | None, list[TaskResult]] = defaultdict(list)
+    for r in results:
+        by_slate[r.slate].append(r)
+    outcomes = _partition_outcomes(plan, by_slate)
+    shared_failed = [r.label for r in by_slate[None] if r.status in ("failed", "blocked")]
+    counts = Counter(o.status for o in outcomes)
     return Summary(
         backfill_id=backfill_id,
         correlation_id=backfill_id,
         kind=kind,
         store=store.url,
-        range={
-            "start": options.get("start", ""),
-            "end": options.get("end", ""),
-        },
+        range={"start": options.get("start", ""), "end": options.get("end", "")},
         options=options,
         started_at=started_at,
         finished_at=finished_at,
-        wall_s=round(wall, 3),
+        wall_s=round((finished_at - started_at).total_seconds(), 3),
         partitions={
             "planned": len(plan.partitions),
             "attempted": sum(1 for o in outcomes if o.status != "reused"),
@@ -255,18 +270,16 @@ def build_summary(
         shared_failures=shared_failed,
         partition_outcomes=outcomes,
         no_slate_dates=[d.isoformat() for d in plan.no_slate],
-        steps=steps,
-        top_errors=top,
-        gaps=gaps,
+        steps=_step_stats(results),
+        top_errors=_top_errors(results),
+        gaps=[
+            {"game_date": r.game_date.isoformat(), "asset": r.asset, "detail": g}
+            for r in results
+            for g in r.gaps
+        ],
         accuracy=_accuracy(results),
         caught_up=caught_up or [],
-        runner={
-            "mode": mode,
-            "steps_run": float(len(ran)),
-            "step_seconds": round(step_time, 4),
-            "task_wall_seconds": round(wall_time, 4),
-            "overhead_per_step_s": round((wall_time - step_time) / len(ran), 4) if ran else 0.0,
-        },
+        runner=_runner_figures(results, mode),
     )
 
 
@@ -305,12 +318,8 @@ def summary_csv(results: list[TaskResult]) -> str:
 
 
 def write_summary(store: Store, summary: Summary, results: list[TaskResult]) -> tuple[str, str]:
-    prefix = layout.backfill_prefix(summary.backfill_id)
-    json_key, csv_key = f"{prefix}summary.json", f"{prefix}summary.csv"
+    json_key = layout.backfill_key(summary.backfill_id, "summary.json")
+    csv_key = layout.backfill_key(summary.backfill_id, "summary.csv")
     store.put_json(json_key, summary.model_dump(mode="json"))
     store.put_bytes(csv_key, summary_csv(results).encode())
     return json_key, csv_key
-
-
-def read_summary(store: Store, backfill_id: str) -> Summary:
-    return Summary.model_validate(store.get_json(f"{layout.backfill_prefix(backfill_id)}summary.json"))

@@ -197,8 +197,8 @@ def verify_partition(
 
 def _input_drift(original: Manifest, again: Manifest) -> str:
     """Which inputs the recomputation read differently (by content, not by path)."""
-    before = {i.name: (i.run_id, i.pointer_hash, i.snapshot_ts) for i in original.inputs}
-    after = {i.name: (i.run_id, i.pointer_hash, i.snapshot_ts) for i in again.inputs}
+    before = {i.name: (i.run_id, i.content_hash, i.snapshot_ts) for i in original.inputs}
+    after = {i.name: (i.run_id, i.content_hash, i.snapshot_ts) for i in again.inputs}
     changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
     return f"inputs read differently: {', '.join(changed)}" if changed else "the same inputs"
 

@@ -6,6 +6,8 @@ these schemas, so a scraper that changes shape fails loudly at ingest, not three
 
 from __future__ import annotations
 
+from typing import Any
+
 from steps.runtime.contracts import Check, Column, DataFrameSchema
 
 TEAM = Column(str, Check.str_length(2, 4))
@@ -139,6 +141,6 @@ SCHEMAS = {
 }
 
 
-def dk_fantasy_points(pts, reb, ast, stl, blk, tov, fg3m):  # type: ignore[no-untyped-def]
+def dk_fantasy_points(pts: Any, reb: Any, ast: Any, stl: Any, blk: Any, tov: Any, fg3m: Any) -> Any:
     """DraftKings NBA classic scoring (without double-double bonuses)."""
     return pts + 1.25 * reb + 1.5 * ast + 2.0 * stl + 2.0 * blk - 0.5 * tov + 0.5 * fg3m

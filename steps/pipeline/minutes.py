@@ -16,6 +16,7 @@ from steps.pipeline.contracts import MINUTES_FEATURES, MINUTES_SCORE
 from steps.pipeline.history import history_as_of, per_game_history, rest_days, salary_minutes_prior
 from steps.pipeline.landing import BOXSCORES
 from steps.pipeline.slate import LEAGUE_TOTAL, TEAM_MINUTES
+from steps.runtime.partition import season_start
 from steps.runtime.shapes import SEASON_TO_DATE, Input
 from steps.runtime.step import Resources, StepContext, StepSpec
 
@@ -29,10 +30,6 @@ MODEL_FEATURES = [
 ]
 MIN_TRAIN_ROWS = 300
 OUT_STATUSES = {"OUT", "DOUBTFUL"}
-
-
-def season_start(game_date: date) -> date:
-    return date(game_date.year if game_date.month >= 8 else game_date.year - 1, 8, 1)
 
 
 def box_history(ctx: StepContext) -> pd.DataFrame:
@@ -149,12 +146,12 @@ def fit_minutes_model(box: pd.DataFrame, cutoff: date) -> dict[str, object]:
         rows["rest_days"] = rest_days(rows["game_date"], rows["last_game_date"])
         rows = rows[(rows["gp"] >= 3) & (rows["minutes"] > 0)].dropna(subset=["season_min_avg", "roll5_min"])
     if len(rows) < MIN_TRAIN_ROWS:
-        coef = [0.0, 1.0] + [0.0] * (len(MODEL_FEATURES) - 1)
+        prior = [0.0, 1.0] + [0.0] * (len(MODEL_FEATURES) - 1)
         return {
             "model": "minutes-ols-v1",
             "kind": "prior",
             "features": MODEL_FEATURES,
-            "coef": coef,
+            "coef": prior,
             "resid_sd": 6.0,
             "n_train": len(rows),
             "cutoff": cutoff.isoformat(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from steps.runtime.partition import PartitionKey, check_token
@@ -50,6 +51,63 @@ def attempt_manifest_key(asset: str, key: PartitionKey, attempt_id: str) -> str:
     )
 
 
+MANIFEST_FILE = "manifest.json"
+_MARKS = "state"
+_MARK_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+
+
+@dataclass(frozen=True)
+class ManifestMark:
+    """What a run's latest manifest says, carried by the name of an empty object beside it so
+    that a listing tells it without a read. It speaks only for the `manifest.json` whose ETag it
+    names: any later write of that file, by a rerun or by hand, leaves the mark behind."""
+
+    status: str
+    identity: str  # a digest of the whole partition (manifest.partition_identity)
+    etag: str  # of the manifest.json it describes, as the store answered the write
+    error: str = ""  # a failed attempt's error type
+    attempt: str = ""  # the attempt that wrote it, so its outputs can be named without a read
+
+
+def manifest_run_prefix(asset: str, key: PartitionKey) -> str:
+    """Everything one run keeps under manifests/: its manifest.json, attempts/ and marks."""
+    return manifest_key(asset, key).removesuffix(MANIFEST_FILE)
+
+
+def _mark_field(value: str) -> bool:
+    return 0 < len(value) <= 128 and set(value) <= _MARK_CHARS
+
+
+def manifest_mark_key(asset: str, key: PartitionKey, mark: ManifestMark) -> str | None:
+    """`manifests/<asset>/<partition>/state/<status>.<error>.<identity>.<etag>.<attempt>`
+    (`-` for no error or attempt), or None when a value cannot be part of a name (an unusual
+    ETag, error type or attempt id): that run's manifest is then read instead."""
+    fields = [mark.status, mark.error or "-", mark.identity, mark.etag, mark.attempt or "-"]
+    if not all(_mark_field(f) for f in fields):
+        return None
+    return f"{manifest_run_prefix(asset, key)}{_MARKS}/{'.'.join(fields)}"
+
+
+def parse_manifest_listing(key: str) -> tuple[str, ManifestMark | None] | None:
+    """A listed key under manifests/: (its run prefix, None) for a run's manifest.json, (its run
+    prefix, the mark) for a mark, None for anything else (attempt manifests among them)."""
+    if not key.startswith("manifests/"):
+        return None
+    if key.endswith(f"/{MANIFEST_FILE}"):
+        return key.removesuffix(MANIFEST_FILE), None
+    head, sep, name = key.rpartition(f"/{_MARKS}/")
+    fields = name.split(".")
+    if not sep or len(fields) != 5 or not all(_mark_field(f) for f in fields):
+        return None
+    status, error, identity, etag, attempt = ("" if f == "-" else f for f in fields)
+    return f"{head}/", ManifestMark(status, identity, etag, error, attempt)
+
+
+def output_key(asset: str, key: PartitionKey, attempt_id: str, name: str, suffix: str = "parquet") -> str:
+    """One output of an attempt: `runs/<asset>/<partition>/attempt=<id>/<name>.<suffix>`."""
+    return f"{attempt_prefix(asset, key, attempt_id)}{check_token(name, 'output')}.{suffix}"
+
+
 def manifest_asset_prefix(asset: str) -> str:
     return f"manifests/{check_token(asset, 'asset')}/"
 
@@ -85,6 +143,11 @@ def scratch_prefix(name: str) -> str:
 
 def backfill_prefix(backfill_id: str) -> str:
     return f"backfills/{check_token(backfill_id, 'backfill_id')}/"
+
+
+def backfill_key(backfill_id: str, name: str) -> str:
+    """One of a range's own files: plan.json, summary.json, summary.csv, report.html."""
+    return f"{backfill_prefix(backfill_id)}{check_token(name, 'backfill file')}"
 
 
 def event_key(ts: datetime, event_id: str) -> str:

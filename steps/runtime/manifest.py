@@ -6,18 +6,21 @@ and the promote step trust nothing that a success manifest does not name.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
 import pandas as pd
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from steps.runtime import layout
-from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound
+from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound, StoreError
 from steps.runtime.partition import Partition, PartitionKey, describe_validation_error
-from steps.runtime.store import Store, content_hash, dumps_json, parquet_to_frame
+from steps.runtime.store import ObjectInfo, Store, content_hash, dumps_json, parquet_to_frame
 
 Status = Literal["success", "failed", "skipped"]
 
@@ -32,11 +35,21 @@ class InputRecord(_Strict):
     kind: Literal["source", "asset", "model", "file"] = "asset"
     run_id: str | None = None
     snapshot_ts: str | None = None
-    pointer_hash: str | None = None
+    content_hash: str | None = None  # of the output read, as its manifest recorded it
     row_count: int | None = None
     file_count: int | None = None
     size_bytes: int | None = None
-    mtime: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _earlier_names(cls, data: Any) -> Any:
+        """Manifests written before the rename still read: `pointer_hash` held this content
+        hash, and `mtime` was never set."""
+        if isinstance(data, dict) and ("pointer_hash" in data or "mtime" in data):
+            data = {k: v for k, v in data.items() if k != "mtime" or v is not None}
+            if "pointer_hash" in data:
+                data["content_hash"] = data.pop("pointer_hash")
+        return data
 
 
 class OutputRecord(_Strict):
@@ -125,8 +138,52 @@ def write_manifest(store: Store, manifest: Manifest) -> str:
             if_none_match=True,
         )
     key = layout.manifest_key(manifest.asset, manifest.key)
-    store.put_bytes(key, body)
+    etag = store.put_bytes(key, body)
+    _mark(store, manifest, etag)
     return key
+
+
+def partition_identity(partition: Partition) -> str:
+    """A digest of every field of a partition: two partitions share it only when they are the
+    same partition (the fields `Partition.differences` compares)."""
+    text = json.dumps(partition.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _mark(store: Store, manifest: Manifest, etag: str) -> None:
+    """Written after manifest.json, so a crash between the two leaves a manifest that resume
+    reads, never a mark without its manifest."""
+    mark = layout.ManifestMark(
+        status=manifest.status,
+        identity=partition_identity(manifest.partition),
+        etag=etag,
+        error=manifest.error.type if manifest.error else "",
+        attempt=manifest.attempt_id or "",
+    )
+    key = layout.manifest_mark_key(manifest.asset, manifest.key, mark)
+    if key is None:
+        return
+    # The manifest is the record; a mark the store refused costs one read when planning.
+    with contextlib.suppress(StoreError):
+        store.put_bytes(key, b"")
+
+
+def latest_marks(listing: Iterable[ObjectInfo]) -> dict[str, layout.ManifestMark | None]:
+    """From a listing of manifests/: every run prefix that holds a manifest.json, with the mark
+    that speaks for it (the one naming its ETag), or None when none does (a crash between the
+    two writes, a manifest written before marks, or one overwritten since): read that one."""
+    etags: dict[str, str] = {}
+    marks: dict[str, dict[str, layout.ManifestMark]] = {}
+    for info in listing:
+        parsed = layout.parse_manifest_listing(info.key)
+        if parsed is None:
+            continue
+        run, mark = parsed
+        if mark is None:
+            etags[run] = info.etag
+        else:
+            marks.setdefault(run, {})[mark.etag] = mark
+    return {run: marks.get(run, {}).get(etag) if etag else None for run, etag in etags.items()}
 
 
 def read_output(store: Store, record: OutputRecord) -> bytes:

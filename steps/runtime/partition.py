@@ -162,9 +162,17 @@ def month_of(day: date) -> str:
     return f"{day:%Y-%m}"
 
 
+SEASON_FIRST_MONTH = 8  # a season is named by its first year and begins in August
+
+
 def season_of(day: date) -> int:
     """The NBA season a date belongs to: it starts in the autumn (August on), named by its first year."""
-    return day.year if day.month >= 8 else day.year - 1
+    return day.year if day.month >= SEASON_FIRST_MONTH else day.year - 1
+
+
+def season_start(day: date) -> date:
+    """The first day of the season `day` belongs to."""
+    return date(season_of(day), SEASON_FIRST_MONTH, 1)
 
 
 class Partition(BaseModel):

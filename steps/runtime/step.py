@@ -243,7 +243,7 @@ class StepContext:
                 kind="asset",
                 path=record.path,
                 run_id=manifest.partition.run_id,
-                pointer_hash=record.content_hash,
+                content_hash=record.content_hash,
                 row_count=record.row_count,
                 file_count=1,
             )

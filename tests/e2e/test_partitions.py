@@ -166,3 +166,10 @@ def test_the_draft_group_list_is_what_with_param_takes(seeded: str, tmp_path) ->
         open_store(seeded), "dk.salaries", PartitionKey(game_date=date(2024, 11, 10), run_id="r1")
     )
     assert manifest is not None and manifest.status == "success"
+    # The node's outputs name the attempt manifest it wrote (what the UI shows for a pod).
+    node = json.loads((outputs / "summary.json").read_text())
+    assert (
+        node["manifest"]
+        == f"manifests/dk.salaries/{manifest.key.segments()}/attempts/{manifest.attempt_id}.json"
+    )
+    assert open_store(seeded).get_json(node["manifest"])["attempt_id"] == manifest.attempt_id

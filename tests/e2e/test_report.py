@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from steps.runtime import layout
 from steps.runtime.store import open_store
 from tests.helpers import latest_summary, run_pipeline_cli
 
@@ -37,6 +38,9 @@ def test_status_and_report_show_the_failure(seeded: str, fast_config: str, tmp_p
     )
     assert run.returncode == 1
     backfill_id = latest_summary(open_store(seeded))["backfill_id"]
+    # The range's own report sits beside its summary, as the Argo exit handler stores it.
+    stored = open_store(seeded).get_bytes(layout.backfill_key(backfill_id, "report.html")).decode()
+    assert "ownership.score: InjectedFault" in stored
 
     status = run_pipeline_cli("status", "--store", seeded, "--start", "2024-11-14", "--end", "2024-11-16")
     assert status.returncode == 0, status.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.strict import REPO, reference_errors, strict_errors
 from workflows import argo
 from workflows.config import load_config
 from workflows.graph import pipeline_graph
-from workflows.render import generated_objects, render
+from workflows.render import compact_dump, dump, generated_objects, helmify, render
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()
@@ -28,19 +29,22 @@ PARTITION = sample_item("2024-11-18", "2024-11-18T23:30:00Z", worlds=200)
 
 
 def rendered() -> list[dict]:
+    """The chart's Argo objects and a range of each mode."""
     objects = list(generated_objects(GRAPH, CONFIG).values())
-    objects.append(
-        argo.to_dict(
-            argo.range_workflow(
-                graph=GRAPH,
-                shared=sample_shared(),
-                partitions=[PARTITION] * 70,
-                correlation_id="bf-test",
-                store_url="s3://projections",
-                cfg=CONFIG,
+    for packed in (False, True):
+        objects.append(
+            argo.to_dict(
+                argo.range_workflow(
+                    graph=GRAPH,
+                    shared=sample_shared(),
+                    partitions=[PARTITION] * 70,
+                    correlation_id="bf-test",
+                    store_url="s3://projections",
+                    cfg=CONFIG,
+                    packed=packed,
+                )
             )
         )
-    )
     return objects
 
 
@@ -48,7 +52,28 @@ def test_committed_yaml_matches_the_code() -> None:
     assert render(REPO, GRAPH, CONFIG, check=True) == [], "run `pipeline render` and commit"
 
 
-@pytest.mark.parametrize("obj", rendered(), ids=lambda o: f"{o['kind']}-{o['metadata'].get('name', 'range')}")
+@pytest.mark.parametrize("name", sorted(generated_objects(GRAPH, CONFIG)))
+def test_the_charts_compact_yaml_holds_the_same_objects(name: str) -> None:
+    """The chart writes small collections and command lines inline: the same objects (the Helm
+    test below checks what Helm makes of the chart), every Argo `{{...}}` on one line so helmify
+    can escape it, and far fewer lines than block YAML."""
+    obj = generated_objects(GRAPH, CONFIG)[name]
+    text = compact_dump(obj)
+    assert yaml.safe_load(text) == obj
+    for line in helmify(obj, CONFIG).splitlines():
+        # What is left once Argo's escaped `{{...}}` and Helm's own actions are taken out must
+        # hold no template delimiter, or Helm would read an Argo expression as its own.
+        rest = re.sub(r"\{\{ .*? \}\}", "", re.sub(r"\{\{`.*?`\}\}", "", line))
+        assert "{{" not in rest, line
+    if name == "workflowtemplate-partition.yaml":
+        assert len(text.splitlines()) * 2 < len(dump(obj).splitlines())
+
+
+@pytest.mark.parametrize(
+    "obj",
+    rendered(),
+    ids=lambda o: f"{o['kind']}-{o['metadata'].get('name') or o['metadata']['labels'][argo.MODE_LABEL]}",
+)
 def test_rendered_objects_validate_strictly(obj: dict) -> None:
     assert strict_errors(obj) == []
 
@@ -99,10 +124,20 @@ def test_scale_four_seasons_stays_within_argo_limits() -> None:
 
 def _substitute(text: str, values: dict[str, str]) -> str:
     """Argo's substitution of the parameters our templates use."""
+    text = _substitute_globals(_substitute_inputs(text, values), values)
+    text = text.replace("{{workflow.status}}", values.get("workflow_status", "Running"))
+    return text.replace("{{workflow.name}}", "conformance")
+
+
+def _substitute_inputs(text: str, values: dict[str, str]) -> str:
     for key, value in values.items():
         text = text.replace("{{inputs.parameters.%s}}" % key, value)  # noqa: UP031
+    return text
+
+
+def _substitute_globals(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
         text = text.replace("{{workflow.parameters.%s}}" % key, value)  # noqa: UP031
-    text = text.replace("{{workflow.status}}", values.get("workflow_status", "Running"))
     return text.replace("{{workflow.name}}", "conformance")
 
 
@@ -124,6 +159,10 @@ def test_each_container_command_runs_locally(seeded: str, tmp_path: Path) -> Non
     }
     ran: list[str] = []
 
+    # The range-wide values are the workflow's arguments (docs/argo-rules.md §7.8): only they
+    # fill `{{workflow.parameters.*}}`; a step's inputs come from its task's arguments alone.
+    workflow = {k: values[k] for k in argo.SHARED_PARAMS}
+
     def run_task(task: dict, values: dict[str, str]) -> Path:
         spec = containers[task["template"]]
         outputs = tmp_path / f"{task['name']}-{values.get('draft_group', '')}"
@@ -131,8 +170,11 @@ def test_each_container_command_runs_locally(seeded: str, tmp_path: Path) -> Non
             p["name"]: _substitute(p["value"], values)
             for p in task.get("arguments", {}).get("parameters", [])
         }
+        assert set(given) == {p["name"] for p in spec["inputs"]["parameters"]}, task["name"]
         argv = [
-            _substitute(a, given).replace(argo.OUTPUTS_DIR, str(outputs))
+            _substitute_globals(_substitute_inputs(a, given), workflow).replace(
+                argo.OUTPUTS_DIR, str(outputs)
+            )
             for a in spec["container"]["command"]
         ]
         assert "{{" not in " ".join(argv), argv

@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from typing import Any
 
 import pytest
 import yaml
 
+from steps.runtime import layout
+from tests.argo_pod import controller_config
 from tests.argo_rules import sample_item, sample_shared
 from tests.chart import by_kind, chart_objects
 from workflows import argo
@@ -42,9 +45,13 @@ def cron_obj() -> dict[str, Any]:
     return by_kind(chart_objects(), "CronWorkflow")[argo.CRON_NAME]
 
 
+def templates_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    spec: dict[str, Any] = obj["spec"]["workflowSpec"] if obj["kind"] == "CronWorkflow" else obj["spec"]
+    return spec
+
+
 def templates_of(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = obj["spec"]["workflowSpec"] if obj["kind"] == "CronWorkflow" else obj["spec"]
-    return spec["templates"]
+    return list(templates_spec(obj)["templates"])
 
 
 def every_object() -> list[dict[str, Any]]:
@@ -135,6 +142,92 @@ def test_summarize_publishes_summary_and_report_as_viewable_optional_artifacts(o
     assert obj["spec"].get(
         "artifactRepositoryRef", obj["spec"].get("workflowSpec", {}).get("artifactRepositoryRef")
     )
+
+
+# ---- §8.3 links ----------------------------------------------------------------------------
+PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+def ui_link_object(scope: str, workflow: dict[str, Any]) -> dict[str, Any]:
+    """What the UI substitutes a link's `${...}` from (ui/src/shared/components/links.tsx,
+    processURL): workflow-details.tsx passes the workflow's name and namespace, pod links
+    (workflow-node-info.tsx) the pod's name and the owning workflow, never the pod's labels."""
+    name = "projections-range-x7k2p"
+    workflow = {**workflow, "metadata": {**workflow["metadata"], "name": name, "namespace": "projections"}}
+    metadata = {"namespace": "projections", "name": name if scope == "workflow" else f"{name}-step-123"}
+    return {"metadata": metadata, "workflow": workflow, "status": {"startedAt": "", "finishedAt": ""}}
+
+
+def fill_link(url: str, scope: str, workflow: dict[str, Any]) -> str:
+    """The URL the UI opens; a path it cannot walk raises (the UI would print null or '')."""
+    source = ui_link_object(scope, workflow)
+
+    def walk(match: re.Match[str]) -> str:
+        node: Any = source
+        path = match.group(1)
+        head, _, rest = path.partition(".labels.")
+        for part in head.split("."):
+            node = node[part]
+        if rest:  # a label key may hold '/' and '-' (and, in newer UIs, dots)
+            node = node["labels"][rest]
+        assert isinstance(node, str) and node, f"{path} is empty"
+        return node
+
+    return PLACEHOLDER.sub(walk, url)
+
+
+def created_workflows() -> list[dict[str, Any]]:
+    """Every workflow the project creates, with metadata as the controller would give it: a
+    submitted range, one of its chunk children, and a daily run of the CronWorkflow."""
+    rng = range_obj()
+    child = yaml.safe_load(argo.child_manifest(CONFIG))
+    child["metadata"]["labels"][argo.CORRELATION_LABEL] = rng["metadata"]["labels"][argo.CORRELATION_LABEL]
+    # A daily run's metadata is the CronWorkflow's workflowMetadata, its labelsFrom evaluated
+    # (workflow/cron/operator.go builds the Workflow; operator.go updateWorkflowMetadata).
+    metadata = templates_spec(cron_obj())["workflowMetadata"]
+    assert metadata["labelsFrom"][argo.CORRELATION_LABEL] == {"expression": "workflow.name"}
+    labels = {**metadata.get("labels", {}), argo.CORRELATION_LABEL: "projections-daily-1732406400"}
+    daily = {"metadata": {"labels": labels, "annotations": metadata["annotations"]}}
+    return [rng, child, daily]
+
+
+def test_every_link_resolves_on_every_workflow_the_project_creates() -> None:
+    links = controller_config("links")
+    assert {link["scope"] for link in links} == {"workflow", "pod"}
+    for link in links:
+        for workflow in created_workflows():
+            url = fill_link(link["url"], link["scope"], workflow)
+            assert url.startswith("http://localhost:9001/browser/"), url
+            assert "null" not in url and "${" not in url, url
+
+
+def test_the_workflow_link_opens_the_folder_holding_the_summary_and_the_report() -> None:
+    [link] = [x for x in controller_config("links") if x["scope"] == "workflow"]
+    for workflow in created_workflows():
+        url = fill_link(link["url"], "workflow", workflow)
+        bucket, _, prefix = url.removeprefix("http://localhost:9001/browser/").partition("/")
+        assert f"s3://{bucket}" == CONFIG.argo.store_url
+        folder = urllib.parse.unquote(prefix)
+        backfill_id = workflow["metadata"]["labels"][argo.CORRELATION_LABEL]
+        for name in ("summary.json", "report.html"):
+            assert f"{folder}{name}" == layout.backfill_key(backfill_id, name)
+
+
+def test_the_pod_link_opens_the_folder_argo_archives_that_pods_logs_in() -> None:
+    [link] = [x for x in controller_config("links") if x["scope"] == "pod"]
+    repository = controller_config("artifactRepository")["s3"]
+    workflow = range_obj()
+    url = fill_link(link["url"], "pod", workflow)
+    bucket, _, prefix = url.removeprefix("http://localhost:9001/browser/").partition("/")
+    assert bucket == repository["bucket"] == CONFIG.argo.artifact_bucket
+    pod = ui_link_object("pod", workflow)
+    expected = (
+        repository["keyFormat"]
+        .replace("{{workflow.namespace}}", pod["metadata"]["namespace"])
+        .replace("{{workflow.name}}", pod["workflow"]["metadata"]["name"])
+        .replace("{{pod.name}}", pod["metadata"]["name"])
+    )
+    assert urllib.parse.unquote(prefix) == f"{expected}/"
 
 
 # ---- §8.4 custom metrics -------------------------------------------------------------------

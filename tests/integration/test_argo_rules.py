@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from steps.runtime.store import Store, open_store
 from tests.argo_rules import (
     Unresolved,
+    child_workflows,
+    exec_spec,
+    global_parameter_errors,
     sample_item,
     sample_shared,
     simulate_dag,
@@ -66,6 +70,69 @@ def test_the_volume_rule_catches_a_template_ref_without_the_volume() -> None:
     )
     del rng["spec"]["volumes"]
     assert any("summarize" in e for e in volume_errors(rng, library()))
+
+
+# ---- range-wide values are workflow parameters (docs/argo-rules.md §7.8) -------------------
+@pytest.mark.parametrize(
+    "obj",
+    submitted_objects(chart_objects()),
+    ids=lambda o: o["metadata"].get("name") or o["metadata"]["generateName"],
+)
+def test_every_global_parameter_is_an_argument_of_the_workflow_that_runs_it(obj: dict[str, Any]) -> None:
+    assert global_parameter_errors(obj, library()) == []
+
+
+def test_the_global_rule_catches_a_child_without_the_argument() -> None:
+    """A chunk child that did not pass `store` would leave every step's `--store` unresolved."""
+    rng = argo.to_dict(
+        argo.range_workflow([sample_item()], correlation_id="x", store_url="s3://p", cfg=CONFIG, graph=GRAPH)
+    )
+    run_chunk = next(t for t in rng["spec"]["templates"] if t["name"] == "run-chunk")
+    child = yaml.safe_load(run_chunk["resource"]["manifest"])
+    child["spec"]["arguments"]["parameters"] = [
+        p for p in child["spec"]["arguments"]["parameters"] if p["name"] != "store"
+    ]
+    lib = dict(library())
+    lib[argo.RANGE_TEMPLATE] = copy.deepcopy(lib[argo.RANGE_TEMPLATE])
+    lib[argo.RANGE_TEMPLATE]["spec"]["arguments"]["parameters"] = [
+        p for p in lib[argo.RANGE_TEMPLATE]["spec"]["arguments"]["parameters"] if p["name"] != "store"
+    ]
+    errors = global_parameter_errors(child, lib)
+    assert any("dk-salaries" in e and "workflow.parameters.store" in e for e in errors), errors
+
+
+def test_every_workflow_that_runs_steps_gives_the_range_wide_values() -> None:
+    """The range, each chunk child (its arguments joined over projections-range's) and the
+    daily run all carry the range-wide values with a value: setGlobalParameters refuses an
+    argument with neither value nor valueFrom."""
+    cron = by_kind(chart_objects(), "CronWorkflow")[argo.CRON_NAME]
+    rng = argo.to_dict(
+        argo.range_workflow([sample_item()], correlation_id="x", store_url="s3://p", cfg=CONFIG, graph=GRAPH)
+    )
+    runs = [cron, rng, *child_workflows(rng, library())]
+    assert len(runs) == 3
+    for run in runs:
+        given = {p["name"]: p for p in exec_spec(run, library())["arguments"]["parameters"]}
+        for name in argo.SHARED_PARAMS:
+            assert "value" in given[name], (run["metadata"], name)
+
+
+def test_a_step_takes_only_its_partition_and_no_task_passes_range_wide_values() -> None:
+    partition = argo.to_dict(argo.partition_template(GRAPH, CONFIG))
+    templates = {t["name"]: t for t in partition["spec"]["templates"]}
+    for asset in GRAPH.order:
+        step = templates[argo.template_name(asset)]
+        assert [p["name"] for p in step["inputs"]["parameters"]] == list(argo.step_inputs(GRAPH.specs[asset]))
+        command = " ".join(step["container"]["command"])
+        for name in argo.SHARED_PARAMS:
+            assert "{{workflow.parameters.%s}}" % name in command  # noqa: UP031
+    dags = [t for t in partition["spec"]["templates"] if "dag" in t]
+    dags += [t for o in library().values() for t in o["spec"]["templates"] if "dag" in t]
+    for dag in dags:
+        assert not {p["name"] for p in dag.get("inputs", {}).get("parameters", [])} & set(argo.SHARED_PARAMS)
+        for task in dag["dag"]["tasks"]:
+            passed = {p["name"] for p in task.get("arguments", {}).get("parameters", [])}
+            assert not passed & set(argo.SHARED_PARAMS), (dag["name"], task["name"])
 
 
 # ---- one skip semantics on both runners ----------------------------------------------------
@@ -324,16 +391,17 @@ def test_a_month_task_runs_the_months_partition_in_every_slate() -> None:
 def test_every_step_has_its_declared_deadline_on_a_leaf_template() -> None:
     """A template's activeDeadlineSeconds becomes its pod's (workflow/controller/workflowpod.go)
     and is valid on leaf templates only (workflow/validate/validate.go `validateNonLeaf`), so
-    every step's timeout is on its container template and on nothing else."""
+    every step's timeout is on its container template and on nothing else. A pack (a
+    containerSet, also a leaf) has a deadline of its own (tests/integration/test_argo_packed.py)."""
     templates = library()
     seen = {}
     for obj in templates.values():
         for template in obj["spec"]["templates"]:
             if "activeDeadlineSeconds" in template:
-                assert "container" in template or "script" in template or "resource" in template, template[
-                    "name"
-                ]
-                seen[template["name"]] = int(template["activeDeadlineSeconds"])
+                leaf = ("container", "script", "resource", "containerSet")
+                assert any(kind in template for kind in leaf), template["name"]
+                if "containerSet" not in template:
+                    seen[template["name"]] = int(template["activeDeadlineSeconds"])
     expected = {argo.template_name(a): GRAPH.specs[a].timeout_s for a in GRAPH.order}
     assert seen == expected
 
@@ -349,7 +417,7 @@ def test_no_resume_recomputes_on_argo_too() -> None:
         if t["name"] in steps
     ]
     assert len(commands) == len(steps)
-    assert all(c[-1] == "{{inputs.parameters.rerun}}" for c in commands)
+    assert all(c[-1] == "{{workflow.parameters.rerun}}" for c in commands)
     items = [sample_item()]
     for resume, flag in ((True, "--no-force"), (False, "--force")):
         wf = argo.to_dict(

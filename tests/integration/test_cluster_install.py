@@ -117,6 +117,17 @@ def test_the_overlay_renders_argo_v4_1_2_with_the_projects_settings(cluster: dic
     assert executor["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert yaml.safe_load(data["artifactRepository"])["s3"]["bucket"] == CONFIG.argo.artifact_bucket
     assert {link["scope"] for link in yaml.safe_load(data["links"])} == {"workflow", "pod"}
+    # The custom metrics are served where the official metrics Service sends scrapers.
+    metrics = yaml.safe_load(data["metricsConfig"])
+    assert metrics["enabled"] is True and metrics["path"] == "/metrics"
+    service = by_kind(objects, "Service")["workflow-controller-metrics"]
+    controller = deployments["workflow-controller"]["spec"]["template"]
+    assert service["metadata"]["namespace"] == "argo"
+    assert service["spec"]["selector"].items() <= controller["metadata"]["labels"].items()
+    [port] = service["spec"]["ports"]
+    [container] = controller["spec"]["containers"]
+    named_ports = {p["name"]: p["containerPort"] for p in container["ports"] if "name" in p}
+    assert named_ports[port["targetPort"]] == metrics["port"]
 
 
 def test_argos_own_pods_are_admitted(cluster: dict[str, Any], kube_api: KubeAPIServer) -> None:

@@ -42,17 +42,26 @@ def test_least_privilege_and_hardened_pods() -> None:
         for rule in role["rules"]:  # secrets: only the store's, only read
             if "secrets" in rule["resources"]:
                 assert rule["verbs"] == ["get"] and rule["resourceNames"] == [CONFIG.argo.s3_secret]
+    seen_sets = 0
     for obj in generated_objects(pipeline_graph(), CONFIG).values():
         spec = obj["spec"].get("workflowSpec", obj["spec"])
         assert spec["securityContext"]["runAsNonRoot"] is True
         for template in spec["templates"]:
-            if "container" in template:
-                sc = template["container"]["securityContext"]
+            containers = [template["container"]] if "container" in template else []
+            if "containerSet" in template:  # every container of a pack, and the pack's /tmp
+                seen_sets += 1
+                containers += template["containerSet"]["containers"]
+                assert {"name": "scratch", "mountPath": "/tmp"} in template["containerSet"]["volumeMounts"]
+            for container in containers:
+                sc = container["securityContext"]
                 assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
-                assert {"name": "scratch", "mountPath": "/tmp"} in template["container"]["volumeMounts"]
-                for env in template["container"]["env"]:
+                assert sc["capabilities"] == {"drop": ["ALL"]}
+                if "container" in template:
+                    assert {"name": "scratch", "mountPath": "/tmp"} in container["volumeMounts"]
+                for env in container.get("env", []):
                     if any(word in env["name"] for word in ("KEY", "SECRET", "PASSWORD", "TOKEN")):
                         assert "valueFrom" in env and "value" not in env, env
+    assert seen_sets == 2  # the slate pack and the draft-group pack
 
 
 def test_no_credentials_in_cluster_state() -> None:
@@ -234,3 +243,59 @@ def test_submit_without_server_is_a_clear_error(seeded: str, monkeypatch: pytest
     monkeypatch.delenv("ARGO_SERVER", raising=False)
     result = run_pipeline_cli("submit", "--start", "2024-11-14", "--store", seeded)
     assert result.returncode == 2 and "no Argo Server" in result.stderr
+
+
+# ---- packed or one pod per step (docs/runbooks/backfill.md) ----------------------------------
+def _child_entrypoint(workflow: dict) -> str | None:
+    [run_chunk] = [t for t in workflow["spec"]["templates"] if "resource" in t]
+    return yaml.safe_load(run_chunk["resource"]["manifest"])["spec"].get("entrypoint")
+
+
+def test_pack_range_picks_by_size_unless_told() -> None:
+    from workflows.argo import pack_range
+
+    threshold = CONFIG.argo.pack_from_partitions
+    assert pack_range(threshold - 1, CONFIG) == (
+        False,
+        f"{threshold - 1} partition(s) < argo.pack_from_partitions {threshold}",
+    )
+    assert pack_range(threshold, CONFIG)[0] is True
+    assert pack_range(1, CONFIG, True) == (True, "--pack") and pack_range(500, CONFIG, False) == (
+        False,
+        "--no-pack",
+    )
+
+
+def test_submit_dry_run_says_which_mode_it_picked(seeded: str, argo_server: FakeArgoServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    common = ("submit", "--start", "2024-11-14", "--end", "2024-11-16", "--store", seeded, "--dry-run")
+    small = run_pipeline_cli(*common)
+    assert small.returncode == 0, small.stderr
+    assert small.stdout.startswith("# mode: one pod per step (3 partition(s) < argo.pack_from_partitions 8)")
+    workflow = yaml.safe_load(small.stdout)
+    assert (
+        _child_entrypoint(workflow) is None
+        and workflow["metadata"]["labels"]["projections/mode"] == "unpacked"
+    )
+    forced = run_pipeline_cli(*common, "--pack")
+    assert forced.stdout.startswith("# mode: packed (--pack)"), forced.stdout[:200]
+    workflow = yaml.safe_load(forced.stdout)
+    assert strict_errors(workflow) == [] and _child_entrypoint(workflow) == "chunk-packed"
+    config = tmp_path / "pipeline.yaml"
+    config.write_text("argo: {pack_from_partitions: 3}\n")
+    by_size = run_pipeline_cli(*common, "--config", str(config))
+    assert by_size.stdout.startswith("# mode: packed (3 partition(s) >= argo.pack_from_partitions 3)")
+    told = run_pipeline_cli(*common, "--config", str(config), "--no-pack")
+    assert told.stdout.startswith("# mode: one pod per step (--no-pack)")
+    assert argo_server.requests == []
+
+
+def test_a_packed_submit_posts_a_strictly_valid_packed_range(
+    seeded: str, argo_server: FakeArgoServer
+) -> None:
+    result = run_pipeline_cli(
+        "submit", "--start", "2024-11-14", "--store", seeded, "--argo-server", argo_server.url, "--pack"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 partition(s) in 1 chunk(s), packed (--pack)" in result.stdout
+    [(_, _, body)] = [r for r in argo_server.requests if r[0] == "POST"]
+    assert strict_errors(body["workflow"]) == [] and _child_entrypoint(body["workflow"]) == "chunk-packed"

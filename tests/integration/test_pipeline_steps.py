@@ -15,8 +15,8 @@ from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.step import execute
 from steps.runtime.store import open_store
+from synthetic.seed import seed_history
 from tests.helpers import latest_summary, output_hashes, run_pipeline_cli, run_steps_cli, slate_pointer
-from workflows.seed_history import seed_history
 
 DAY = "2024-11-18"
 AS_OF = "2024-11-18T23:30:00Z"

@@ -20,7 +20,7 @@ from steps.runtime.partition import Partition
 from steps.runtime.step import StepSpec, execute
 from steps.runtime.store import Store, frame_to_parquet, open_store
 from tests.helpers import latest_summary, run_steps_cli
-from workflows.cli import execute_range
+from workflows.cli.ranges import execute_range
 from workflows.config import load_config
 from workflows.graph import pipeline_graph
 from workflows.local import LocalRunner

@@ -46,6 +46,11 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def prefix_end(prefix: str) -> str:
+    """The least string above every key that starts with `prefix` (a listing's exclusive end)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 def content_hash(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -102,6 +107,16 @@ class Store(ABC):
     @abstractmethod
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         """Every object under `prefix`, in key order (paginated, never a request per object)."""
+
+    def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
+        """The objects under `prefix` whose keys sort after `start_after` and before `stop`, in
+        key order. Backends start the listing at `start_after` and end it at `stop`, so a range
+        of a large prefix costs its own pages only; this default filters `list`."""
+        for info in self.list(prefix):
+            if info.key >= stop:
+                return
+            if info.key > start_after:
+                yield info
 
     @abstractmethod
     def list_dirs(self, prefix: str) -> builtins.list[str]:

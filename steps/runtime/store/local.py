@@ -1,8 +1,16 @@
 """The embedded default: a directory. Same keys and semantics as the S3 backend.
 
-Atomicity: every write goes to a temp file in the store's own scratch dir, is fsynced, and
-is moved into place with `os.replace`, so a reader sees the old object or the new one, never
-a half-written file. Conditional writes hold an exclusive `flock` per key while they compare.
+Atomicity: every write goes to a temp file in the store's own scratch dir, is fsynced when
+its bytes must outlive a power cut (`_durable`), and is moved into place with `os.replace`,
+so a reader sees the old object or the new one, never a half-written file. Create-only writes publish with a hard link,
+which fails when the key exists; If-Match writes hold an exclusive `flock` on the object's
+own file while they compare and replace.
+
+ETags: each write keeps its object's ETag (hex MD5, as S3's single-part one) in a small file of
+its own under `.etags/`, stamped with the object file's inode, size and mtime and the boot, so
+a listing reports ETags without reading any object, and only when asked; a missing or stale
+stamp (a file changed outside the store, a copied store, a reboot, a store written before
+stamps) is recomputed from the bytes once.
 """
 
 from __future__ import annotations
@@ -12,21 +20,81 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from steps.runtime.errors import ObjectNotFound, PreconditionFailed, StoreError
-from steps.runtime.store.base import ObjectInfo, Store, check_key, check_prefix
+from steps.runtime.store.base import ObjectInfo, Store, check_key, check_prefix, prefix_end
 
 _SCRATCH = ".tmp"
-_LOCKS = ".locks"
-_HIDDEN = {_SCRATCH, _LOCKS}
+_LOCKS = ".locks"  # per-key lock files of stores written before locks moved onto the objects
+_UNSYNCED = ("events/", "logs/")
+_ETAGS = ".etags"
+_HIDDEN = {_SCRATCH, _LOCKS, _ETAGS}
+
+
+def _durable(key: str, data: bytes) -> bool:
+    """Whether a put fsyncs its bytes before their name appears, so a power cut cannot leave
+    the name with lost bytes. Every object is published atomically either way; not fsynced
+    are those a power cut may cost without harm: events and log copies (conveniences; the
+    manifest is the record, D18), a run's `manifest.json` (a copy of its latest attempt's
+    record, which is fsynced: a torn one reads as corrupt and the rerun rewrites it), and an
+    empty object (a manifest mark: no bytes to lose)."""
+    if not data or key.startswith(_UNSYNCED):
+        return False
+    return not (key.startswith("manifests/") and key.endswith("/manifest.json"))
+
+
+class _Listed(ObjectInfo):
+    """A listed object whose ETag is looked up only when a caller asks for it: most listings
+    (landing sources, history) never do, and then cost no more than the walk."""
+
+    def __init__(self, key: str, size: int, etag_of: Callable[[], str]) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "size", size)
+        object.__setattr__(self, "_etag_of", etag_of)
+        object.__setattr__(self, "_etag", None)
+
+    @property
+    def etag(self) -> str:  # type: ignore[override]
+        if self._etag is None:
+            object.__setattr__(self, "_etag", self._etag_of())
+        return self._etag  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:  # equal to the same ObjectInfo built eagerly
+        if not isinstance(other, ObjectInfo):
+            return NotImplemented
+        return (self.key, self.size, self.etag) == (other.key, other.size, other.etag)
+
+    __hash__ = ObjectInfo.__hash__
+
+
+class _KeyExists(Exception):
+    """A create-only write found the key taken."""
 
 
 def _etag(data: bytes) -> str:
     # Same shape as S3's single-part ETag (hex MD5), so callers treat both alike.
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _boot() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+_BOOT = _boot()
+
+
+def _stamp(st: os.stat_result) -> str:
+    """Which version of a file a kept ETag describes: a put replaces the inode, and an edit in
+    place moves the mtime, so either makes the kept ETag stale. So does a reboot: a write that
+    was not fsynced (a manifest.json) may have lost its bytes but kept its name and size."""
+    return f"{st.st_ino}.{st.st_size}.{st.st_mtime_ns}.{_BOOT}"
 
 
 class LocalStore(Store):
@@ -35,7 +103,6 @@ class LocalStore(Store):
         self.url = f"file://{self.root}"
         try:
             (self.root / _SCRATCH).mkdir(parents=True, exist_ok=True)
-            (self.root / _LOCKS).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot use directory store at {self.root}: {exc}") from exc
 
@@ -45,23 +112,87 @@ class LocalStore(Store):
             raise StoreError(f"key {key!r} is inside the store's private area")
         return self.root / key
 
-    def _write_atomic(self, path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _temp(self, data: bytes, *, sync: bool) -> tuple[str, os.stat_result]:
+        """A complete copy of `data` in the scratch dir, not yet visible under any key."""
         fd, tmp = tempfile.mkstemp(dir=self.root / _SCRATCH, prefix="w-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
+                if sync:
+                    os.fsync(handle.fileno())
+                return tmp, os.fstat(handle.fileno())
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
 
+    def _write_atomic(
+        self, path: Path, data: bytes, *, sync: bool = True, exclusive: bool = False
+    ) -> os.stat_result:
+        """Publish `data` at `path` in one step: `os.replace`, or with `exclusive` a hard link,
+        which the kernel refuses (EEXIST) when the key exists, so create-only needs no lock."""
+        tmp, written = self._temp(data, sync=sync)
+        try:
+            try:
+                self._publish(tmp, path, exclusive=exclusive)
+            except FileNotFoundError:  # a new prefix: make its directories (once, not per put)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._publish(tmp, path, exclusive=exclusive)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        return written
+
+    @staticmethod
+    def _publish(tmp: str, path: Path, *, exclusive: bool) -> None:
+        if not exclusive:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise _KeyExists from None
+
+    def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> str:
+        etag = _etag(data)
+        sync = _durable(key, data)
+        self._keep_etag(key, etag, self._write_atomic(self._path(key), data, sync=sync, exclusive=exclusive))
+        return etag
+
+    def _keep_etag(self, key: str, etag: str, st: os.stat_result) -> None:
+        # Best effort, and no fsync: a lost or torn record only costs one hash later.
+        side = self.root / _ETAGS / key
+        try:
+            side.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.root / _SCRATCH, prefix="e-")
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{etag} {_stamp(st)}")
+            os.replace(tmp, side)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+    def _known_etag(self, key: str, path: Path, st: os.stat_result) -> str:
+        """The ETag kept for this very version of the file, else computed from its bytes."""
+        try:
+            etag, _, stamp = (self.root / _ETAGS / key).read_text().partition(" ")
+        except (OSError, UnicodeDecodeError):
+            etag, stamp = "", ""
+        if etag and stamp == _stamp(st):
+            return etag
+        with open(path, "rb") as handle:
+            now = os.fstat(handle.fileno())
+            data = handle.read()
+        etag = _etag(data)
+        self._keep_etag(key, etag, now)
+        return etag
+
     def put_bytes(self, key: str, data: bytes) -> str:
-        self._write_atomic(self._path(key), data)
-        return _etag(data)
+        return self._put(key, data)
 
     def get_bytes(self, key: str) -> bytes:
         path = self._path(key)
@@ -75,14 +206,25 @@ class LocalStore(Store):
         return data, _etag(data)
 
     @contextlib.contextmanager
-    def _key_lock(self, key: str) -> Iterator[None]:
-        name = hashlib.sha256(key.encode()).hexdigest()
-        with open(self.root / _LOCKS / name, "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    def _locked(self, path: Path) -> Iterator[bytes | None]:
+        """The object's current bytes (None when absent), read under an exclusive `flock` on
+        the object's own file, held until the block ends. A put replaces the file, so a lock
+        taken on a version that was replaced meanwhile is dropped and taken on the new one."""
+        while True:
             try:
-                yield
-            finally:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                handle = open(path, "rb")  # noqa: SIM115 (closed below; closing releases the lock)
+            except (FileNotFoundError, NotADirectoryError):
+                yield None
+                return
+            with handle:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+                try:
+                    same = os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+                except FileNotFoundError:
+                    same = False  # deleted while we waited: look again
+                if same:
+                    yield handle.read()
+                    return
 
     def put_if(
         self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
@@ -90,53 +232,81 @@ class LocalStore(Store):
         if (if_match is None) == (not if_none_match):
             raise ValueError("give exactly one of if_match or if_none_match")
         path = self._path(key)
-        with self._key_lock(key):
+        # Every unmet condition is PreconditionFailed, a missing key under If-Match too
+        # (S3 answers that one with 404 NoSuchKey; the S3 backend maps it the same way).
+        if if_none_match:
             try:
-                current = _etag(path.read_bytes())
-            except FileNotFoundError:
-                current = None
-            # Every unmet condition is PreconditionFailed, a missing key under If-Match too
-            # (S3 answers that one with 404 NoSuchKey; the S3 backend maps it the same way).
-            if if_none_match and current is not None:
-                raise PreconditionFailed(f"{self.describe(key)} already exists (If-None-Match *)")
-            if if_match is not None and current is None:
+                return self._put(key, data, exclusive=True)
+            except _KeyExists:
+                raise PreconditionFailed(f"{self.describe(key)} already exists (If-None-Match *)") from None
+        with self._locked(path) as current:
+            if current is None:
                 raise PreconditionFailed(f"{self.describe(key)} does not exist (If-Match {if_match})")
-            if if_match is not None and current != if_match:
+            if _etag(current) != if_match:
                 raise PreconditionFailed(
                     f"{self.describe(key)} changed since it was read (If-Match {if_match})"
                 )
-            self._write_atomic(path, data)
-        return _etag(data)
+            return self._put(key, data)
 
     def stat(self, key: str) -> ObjectInfo | None:
         path = self._path(key)
         try:
-            data = path.read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            return ObjectInfo(key=key, size=st.st_size, etag=self._known_etag(key, path, st))
+        except (FileNotFoundError, NotADirectoryError):
             return None
-        return ObjectInfo(key=key, size=len(data), etag=_etag(data))
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         check_prefix(prefix)
-        # Walk only the directory the prefix names, then filter by the partial last segment.
+        yield from self._listing(prefix, "", None)
+
+    def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
+        check_prefix(prefix)
+        yield from self._listing(prefix, start_after, stop)
+
+    def _listing(self, prefix: str, start_after: str, stop: str | None) -> Iterator[ObjectInfo]:
+        found = []
+        for key, path in self._walk(prefix, start_after, stop):
+            try:
+                found.append((key, path, os.stat(path)))
+            except FileNotFoundError:
+                continue  # deleted while we walked
+        for key, path, st in sorted(found, key=lambda f: f[0]):
+            yield _Listed(key, st.st_size, lambda k=key, p=path, s=st: self._etag_listed(k, Path(p), s))
+
+    def _etag_listed(self, key: str, path: Path, st: os.stat_result) -> str:
+        try:
+            return self._known_etag(key, path, st)
+        except FileNotFoundError:
+            return ""  # deleted since it was listed: no version to name
+
+    def _walk(self, prefix: str, start_after: str, stop: str | None) -> Iterator[tuple[str, str]]:
+        """(key, path) of every file under `prefix` within the bounds; only the directories
+        that can hold such keys are entered."""
         base_dir, _, _ = prefix.rpartition("/")
         start = self.root / base_dir if base_dir else self.root
         if not start.is_dir():
             return
-        found: list[tuple[str, int]] = []
+
+        def may_hold(folder: str) -> bool:
+            return (
+                (folder.startswith(prefix) or prefix.startswith(folder))
+                and prefix_end(folder) > start_after
+                and (stop is None or folder < stop)
+            )
+
         for dirpath, dirnames, filenames in os.walk(start):
             rel_dir = os.path.relpath(dirpath, self.root)
-            if rel_dir == ".":
-                dirnames[:] = [d for d in dirnames if d not in _HIDDEN]
-                rel_dir = ""
+            rel_dir = "" if rel_dir == "." else f"{rel_dir}/"
+            dirnames[:] = [
+                d for d in dirnames if not (not rel_dir and d in _HIDDEN) and may_hold(f"{rel_dir}{d}/")
+            ]
             for name in filenames:
-                key = f"{rel_dir}/{name}" if rel_dir else name
-                if key.startswith(prefix):
-                    found.append((key, os.path.getsize(os.path.join(dirpath, name))))
-        for key, size in sorted(found):
-            # The ETag needs the bytes; listings carry an empty one (as with S3's list-v2 for
-            # our purposes) and callers that need it use stat/get_with_etag.
-            yield ObjectInfo(key=key, size=size, etag="")
+                key = f"{rel_dir}{name}"
+                if key.startswith(prefix) and key > start_after and (stop is None or key < stop):
+                    yield key, os.path.join(dirpath, name)
 
     def list_dirs(self, prefix: str) -> builtins.list[str]:
         check_prefix(prefix)
@@ -155,3 +325,5 @@ class LocalStore(Store):
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+        with contextlib.suppress(OSError):
+            (self.root / _ETAGS / key).unlink()

@@ -36,10 +36,6 @@ def season_bounds(season: int) -> tuple[date, date]:
     return date(season, 10, 22), date(season + 1, 4, 13)
 
 
-def season_of(day: date) -> int:
-    return day.year if day.month >= 8 else day.year - 1
-
-
 def et(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=ET)
 

@@ -10,15 +10,15 @@ from pathlib import Path
 import typer
 
 from steps.runtime import layout
-from steps.runtime.errors import PipelineError
-from steps.runtime.manifest import ManifestError, read_manifest
+from steps.runtime.errors import ManifestError, PipelineError
+from steps.runtime.manifest import read_manifest
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store, open_store
 from steps.runtime.termination import report_termination
 from steps.runtime.timefmt import utc_now
 from workflows import argo
 from workflows.catchup import catch_up_annotator
-from workflows.cli import STORE_HELP, _parse_date, app, console, default_store, err_console, fail, today_et
+from workflows.cli.app import STORE_HELP, app, console, default_store, err_console, fail, parse_date, today_et
 from workflows.cluster import ArgoServerSettings, apply_custom_object, kube_api_client, workflows_service
 from workflows.config import load_config
 from workflows.graph import build_graph, pipeline_graph
@@ -145,7 +145,7 @@ def results_from_manifests(plan_obj: Plan, store: Store) -> list[TaskResult]:
             else:
                 result.error_type, result.error = "NotRun", "no manifest: the step never finished"
         else:
-            result.status = manifest.status  # type: ignore[assignment]
+            result.status = manifest.status
             result.attempts = manifest.attempt
             result.duration_s = manifest.timing.duration_s
             result.metrics = dict(manifest.metrics)
@@ -226,9 +226,9 @@ def summarize(
                 f"summary written, but the failure notification to the webhook failed: {exc}", 1
             ) from None
     if summary.failed:
-        message = summary.failure_message()
-        err_console.print(message, highlight=False, markup=False)
-        report_termination(message)
+        failure = summary.failure_message()
+        err_console.print(failure, highlight=False, markup=False)
+        report_termination(failure)
         raise typer.Exit(1)
 
 
@@ -261,8 +261,7 @@ def publish_summary(
     """The exit handler's files for Argo: summary.json and the HTML report (output artifacts
     the UI opens), and the range figures (output parameters its metrics read). Best effort: the
     artifacts are optional, so a report that cannot be built is said and skipped, never fatal."""
-    from workflows.report import build_report, runs_of_summary
-    from workflows.status import collect
+    from workflows.report import publish_range_report
 
     data = summary.model_dump(mode="json")
     if summary_file is not None:
@@ -273,18 +272,17 @@ def publish_summary(
         (figures_dir / "kind").write_text(summary.kind or "unknown")
         for name, value in range_figures(summary).items():
             (figures_dir / name).write_text(value)
+    try:
+        page = publish_range_report(store, pipeline_graph(), data)
+    except Exception as exc:  # the report is optional; the summary is not
+        err_console.print(f"report not built: {exc}", highlight=False, markup=False)
+        return
+    console.print(
+        f"report: {store.describe(layout.backfill_key(summary.backfill_id, 'report.html'))}", highlight=False
+    )
     if report_file is not None:
-        try:
-            graph = pipeline_graph()
-            views = collect(store, graph, runs=runs_of_summary(data))
-            title = f"{summary.kind.capitalize()} {summary.backfill_id}: {summary.range.get('start')} to {summary.range.get('end')}"
-            page = build_report(store, graph, views, title=title, summary=data)
-        except Exception as exc:  # the report is optional; the summary is not
-            err_console.print(f"report not built: {exc}", highlight=False, markup=False)
-            return
         report_file.parent.mkdir(parents=True, exist_ok=True)
         report_file.write_text(page)
-        console.print(f"report: {report_file} ({len(page) // 1024} KB)", highlight=False)
 
 
 @app.command()
@@ -311,6 +309,12 @@ def submit(
     reason: str | None = typer.Option(
         None, "--reason", help="Why this range is run; kept in every manifest and the summary"
     ),
+    pack: bool | None = typer.Option(
+        None,
+        "--pack/--no-pack",
+        help="Run each slate's steps in one pod (a container per step) or one pod per step "
+        "(default: packed from argo.pack_from_partitions partitions; docs/runbooks/backfill.md)",
+    ),
     config_path: Path | None = typer.Option(None, "--config"),
 ) -> None:
     """Submit a range of dates to Argo as one range Workflow (chunked child workflows)."""
@@ -319,8 +323,8 @@ def submit(
 
     try:
         config = load_config(config_path)
-        first = _parse_date(start, "--start")
-        last = _parse_date(end, "--end") or first
+        first = parse_date(start, "--start")
+        last = parse_date(end, "--end") or first
         assert first is not None and last is not None
         if last < first:
             raise fail(f"--end {last} is before --start {first}")
@@ -343,6 +347,7 @@ def submit(
         )
         graph = pipeline_graph()
         items = argo.slate_items([p.partition for p in planned.slates_with_work()])
+        packed, why = argo.pack_range(len(items), config, pack)
         shared = argo.shared_items(
             [(n.asset, n.partition) for n in planned.nodes.values() if n.slate is None and n.action == "run"]
         )
@@ -356,11 +361,13 @@ def submit(
             reason=reason or "",
             resume=resume,
             as_of_mode=as_of_mode,
+            packed=packed,
         )
         if namespace:
             workflow.namespace = namespace
-        if dry_run:
-            console.print(dump(argo.to_dict(workflow)), highlight=False, markup=False)
+        mode = f"{argo.MODES[packed]} ({why})"
+        if dry_run:  # the mode as a YAML comment: the output stays one Workflow to apply
+            console.print(f"# mode: {mode}\n" + dump(argo.to_dict(workflow)), highlight=False, markup=False)
             return
         if not items:
             console.print("Nothing to submit: every partition in the range already succeeded (resume).")
@@ -392,7 +399,8 @@ def submit(
         raise fail(str(exc)) from None
     name = created.metadata.name if created.metadata else "?"
     console.print(
-        f"submitted {name}: {len(items)} partition(s) in {len(items) // config.argo.chunk_size + (1 if len(items) % config.argo.chunk_size else 0)} chunk(s); correlation {backfill_id}",
+        f"submitted {name}: {len(items)} partition(s) in {-(-len(items) // config.argo.chunk_size)} chunk(s), "
+        f"{mode}; correlation {backfill_id}",
         highlight=False,
     )
 

@@ -19,7 +19,7 @@ from steps.runtime import layout
 from steps.runtime.asof import SNAPSHOT_FILE
 from steps.runtime.contracts import enforce
 from steps.runtime.store import Store, frame_to_parquet
-from workflows.league import (
+from synthetic.season import (
     ET,
     FIRST_INJURY_HOUR,
     ODDS_HOURS,
@@ -48,24 +48,9 @@ def _injury_report(season: Season, day: date, teams: set[str], at: datetime) -> 
     return frame.sort_values("player_id").reset_index(drop=True)
 
 
-def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, pd.DataFrame]]:
-    """Every (source, snapshot time, frame) that lands for one slate date."""
-    games = season.games[season.games["game_date"] == day.isoformat()]
-    if games.empty:
-        return []
-    rng = np.random.default_rng(np.random.SeedSequence([season.seed, season.season, 6, day.toordinal()]))
+def _salaries(pool: pd.DataFrame, games: pd.DataFrame, day: date, rng: np.random.Generator) -> pd.DataFrame:
+    """One salary list per draft group: the whole slate, and the evening games when they differ."""
     teams = set(games["home_team"]) | set(games["away_team"])
-    first_tip = games["tip_ts"].min().to_pydatetime().astimezone(ET)
-    out: list[tuple[str, datetime, pd.DataFrame]] = []
-
-    out.append(("schedule", et(date(season.season, 8, 15), time(12, 0)), games.reset_index(drop=True)))
-
-    players = season.players
-    roster = players[["team", "player_id", "player_name", "position"]].copy()
-    roster["active"] = ~((players["slot"] == 14) & (rng.random(len(players)) < 0.3))
-    out.append(("roster", et(day, time(6, 0)), roster.reset_index(drop=True)))
-
-    pool = players[players["team"].isin(teams)]
     team_tip = {}
     for game in games.itertuples():
         team_tip[game.home_team] = team_tip[game.away_team] = game.tip_ts
@@ -73,12 +58,12 @@ def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, p
     groups = {f"dg-{day:%Y%m%d}-all": teams}
     if len(main_teams) >= 4 and main_teams != teams:
         groups[f"dg-{day:%Y%m%d}-main"] = main_teams
-    salary_rows = []
     form = rng.normal(1.0, 0.04, len(pool))
     salaries = np.clip(np.round(pool["salary_base"].to_numpy() * form / 100) * 100, 3000, 12000)
+    rows = []
     for dg, members in sorted(groups.items()):
         mask = pool["team"].isin(members).to_numpy()
-        salary_rows.append(
+        rows.append(
             pd.DataFrame(
                 {
                     "draft_group_id": dg,
@@ -89,69 +74,97 @@ def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, p
                 }
             )
         )
-    out.append(
-        (
-            "salaries",
-            et(day - timedelta(days=1), time(20, 0)),
-            pd.concat(salary_rows, ignore_index=True),
-        )
-    )
+    return pd.concat(rows, ignore_index=True)
 
+
+def _odds(
+    season: Season, games: pd.DataFrame, day: date, first_tip: datetime, rng: np.random.Generator
+) -> list[tuple[str, datetime, pd.DataFrame]]:
+    """Lines that move toward the close through the day; none on an odds-gap date."""
+    out: list[tuple[str, datetime, pd.DataFrame]] = []
+    if day in season.odds_gap_dates:
+        return out
+    for k, at in enumerate(ODDS_HOURS):
+        when = et(day, at)
+        if when > first_tip:
+            break
+        drift = (len(ODDS_HOURS) - 1 - k) / len(ODDS_HOURS)
+        rows = []
+        for game in games.itertuples():
+            spread, total = season.spreads[game.game_id]
+            rows.append(
+                {
+                    "game_id": game.game_id,
+                    "spread_home": float(round((spread + rng.normal(0, 1.5 * drift)) * 2) / 2),
+                    "total": float(round((total + rng.normal(0, 3 * drift)) * 2) / 2),
+                }
+            )
+        out.append(("odds", when, pd.DataFrame(rows)))
+    return out
+
+
+def _lineup(
+    season: Season, games: pd.DataFrame, box: pd.DataFrame, at: datetime, doubtful: set[int]
+) -> pd.DataFrame:
+    """Projected lineups at `at`: confirmed from the box score 30 minutes before a game's tip,
+    else the depth chart without the doubtful."""
+    players = season.players
+    rows = []
+    for game in games.itertuples():
+        confirmed = game.tip_ts.to_pydatetime() - timedelta(minutes=30) <= at
+        for team in (game.home_team, game.away_team):
+            if confirmed:
+                played = box[(box["game_id"] == game.game_id) & (box["team"] == team)]
+                ids = played["player_id"].tolist()
+                starters = set(played.loc[played["started"], "player_id"])
+            else:
+                squad = players[players["team"] == team]
+                ids = [p for p in squad.sort_values("slot")["player_id"] if p not in doubtful]
+                starters = set(ids[:5])
+            for pid in ids:
+                rows.append(
+                    {
+                        "game_id": game.game_id,
+                        "team": team,
+                        "player_id": pid,
+                        "is_starter": pid in starters,
+                        "confirmed": bool(confirmed),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def snapshots_for_date(season: Season, day: date) -> list[tuple[str, datetime, pd.DataFrame]]:
+    """Every (source, snapshot time, frame) that lands for one slate date."""
+    games = season.games[season.games["game_date"] == day.isoformat()]
+    if games.empty:
+        return []
+    rng = np.random.default_rng(np.random.SeedSequence([season.seed, season.season, 6, day.toordinal()]))
+    teams = set(games["home_team"]) | set(games["away_team"])
+    first_tip = games["tip_ts"].min().to_pydatetime().astimezone(ET)
+    players = season.players
+    out: list[tuple[str, datetime, pd.DataFrame]] = [
+        ("schedule", et(date(season.season, 8, 15), time(12, 0)), games.reset_index(drop=True))
+    ]
+    roster = players[["team", "player_id", "player_name", "position"]].copy()
+    roster["active"] = ~((players["slot"] == 14) & (rng.random(len(players)) < 0.3))
+    out.append(("roster", et(day, time(6, 0)), roster.reset_index(drop=True)))
+    pool = players[players["team"].isin(teams)]
+    out.append(("salaries", et(day - timedelta(days=1), time(20, 0)), _salaries(pool, games, day, rng)))
     hour = et(day, time(FIRST_INJURY_HOUR, 0))
     while hour <= first_tip - timedelta(minutes=30):
         out.append(("injuries", hour, _injury_report(season, day, teams, hour)))
         hour += timedelta(hours=1)
-
-    if day not in season.odds_gap_dates:
-        for k, at in enumerate(ODDS_HOURS):
-            when = et(day, at)
-            if when > first_tip:
-                break
-            drift = (len(ODDS_HOURS) - 1 - k) / len(ODDS_HOURS)
-            rows = []
-            for game in games.itertuples():
-                spread, total = season.spreads[game.game_id]
-                rows.append(
-                    {
-                        "game_id": game.game_id,
-                        "spread_home": float(round((spread + rng.normal(0, 1.5 * drift)) * 2) / 2),
-                        "total": float(round((total + rng.normal(0, 3 * drift)) * 2) / 2),
-                    }
-                )
-            out.append(("odds", when, pd.DataFrame(rows)))
-
+    out.extend(_odds(season, games, day, first_tip, rng))
     box = season.boxscores[day]
     noon = et(day, time(12, 0))
     noon_report = _injury_report(season, day, teams, noon)
-    doubtful_noon = set(noon_report.loc[noon_report["status"].isin(["OUT", "QUESTIONABLE"]), "player_id"])
+    doubtful = set(noon_report.loc[noon_report["status"].isin(["OUT", "QUESTIONABLE"]), "player_id"])
     confirm_times = sorted(
         {(tip.to_pydatetime() - timedelta(minutes=30)).astimezone(ET) for tip in games["tip_ts"]}
     )
     for at in [noon, *confirm_times]:
-        rows = []
-        for game in games.itertuples():
-            confirmed = game.tip_ts.to_pydatetime() - timedelta(minutes=30) <= at
-            for team in (game.home_team, game.away_team):
-                squad = players[players["team"] == team]
-                if confirmed:
-                    played = box[(box["game_id"] == game.game_id) & (box["team"] == team)]
-                    ids = played["player_id"].tolist()
-                    starters = set(played.loc[played["started"], "player_id"])
-                else:
-                    ids = [p for p in squad.sort_values("slot")["player_id"] if p not in doubtful_noon]
-                    starters = set(ids[:5])
-                for pid in ids:
-                    rows.append(
-                        {
-                            "game_id": game.game_id,
-                            "team": team,
-                            "player_id": pid,
-                            "is_starter": pid in starters,
-                            "confirmed": bool(confirmed),
-                        }
-                    )
-        out.append(("lineups", at, pd.DataFrame(rows)))
-
+        out.append(("lineups", at, _lineup(season, games, box, at, doubtful)))
     out.append(("boxscores", et(day + timedelta(days=1), time(6, 0)), box.reset_index(drop=True)))
     out.append(("tracking", et(day + timedelta(days=1), time(9, 0)), _tracking(season, box, rng)))
     return out

@@ -1,0 +1,10 @@
+"""The `pipeline` command: one Typer app, with each command group registering itself on import."""
+
+# isort: off
+# Registration order is the order `pipeline --help` lists: running first, then reading back.
+from workflows.cli import ranges, inspect, pointers, argo
+from workflows.cli.app import app
+
+# isort: on
+
+__all__ = ["app", "argo", "inspect", "pointers", "ranges"]
