@@ -780,14 +780,18 @@ def main() -> None:
     unknown = sorted(set(only) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown sections {unknown}; known: {', '.join(SECTIONS)}")
-    results: dict[str, Any] = {}
+    earlier: dict[str, Any] = {}
     if args.results is not None and args.results.exists():
-        results = json.loads(args.results.read_text())
-    measured = measure(only, season_range)
-    results["load"] = {**results.get("load", {}), **measured.pop("load", {})}
-    results.update(measured)
-    if args.results is not None:
-        args.results.write_text(json.dumps(results, indent=2, default=str))
+        earlier = json.loads(args.results.read_text())
+    results = dict(earlier)
+
+    def keep(measured: dict[str, Any]) -> None:
+        results.update(measured)
+        results["load"] = {**earlier.get("load", {}), **measured.get("load", {})}
+        if args.results is not None:  # after each section, so a long run that stops keeps its figures
+            args.results.write_text(json.dumps(results, indent=2, default=str))
+
+    measure(only, season_range, keep)
     missing = [name for name in SECTIONS if name not in results]
     if missing:
         print(f"figures of {', '.join(missing)} not measured yet: {args.out} not written", file=sys.stderr)
@@ -797,8 +801,11 @@ def main() -> None:
     print(text)
 
 
-def measure(only: list[str], season_range: tuple[date, date]) -> dict[str, Any]:
-    """Run the named sections against one seeded template."""
+def measure(
+    only: list[str], season_range: tuple[date, date], done: Callable[[dict[str, Any]], None] = lambda _: None
+) -> dict[str, Any]:
+    """Run the named sections against one seeded template; `done` sees the figures so far
+    after each section."""
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as tmp:
         work = Path(tmp)
@@ -819,13 +826,14 @@ def measure(only: list[str], season_range: tuple[date, date]) -> dict[str, Any]:
                 # The machine may be shared: say how busy it was when each section began.
                 results.setdefault("load", {})[name] = os.getloadavg()[0]
                 results[name] = sections[name]()
-    if "prefect" in only:
-        results["prefect_version"] = subprocess.run(
-            [".venv-bench/bin/python", "-c", "import prefect; print(prefect.__version__)"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+                if name == "prefect":
+                    results["prefect_version"] = subprocess.run(
+                        [".venv-bench/bin/python", "-c", "import prefect; print(prefect.__version__)"],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout.strip()
+                done(results)
     return results
 
 

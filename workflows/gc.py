@@ -35,6 +35,7 @@ class RunEntry:
     outputs: dict[str | None, list[ObjectInfo]] = field(default_factory=dict)  # attempt -> objects
     attempt_manifests: dict[str, ObjectInfo] = field(default_factory=dict)
     latest_manifest: ObjectInfo | None = None
+    marks: list[ObjectInfo] = field(default_factory=list)  # what a resume plan lists (D19)
 
     @property
     def key(self) -> PartitionKey:
@@ -121,6 +122,11 @@ def parse_run_path(key: str) -> tuple[RunId, str | None] | None:
     return None
 
 
+def _mark_attempt(key: str) -> str | None:
+    listed = layout.parse_manifest_listing(key)
+    return listed[1].attempt if listed is not None and listed[1] is not None else None
+
+
 def inventory(store: Store) -> dict[RunId, RunEntry]:
     """Two paginated listings (`runs/`, `manifests/`) describe every run; no object is read."""
     runs: dict[RunId, RunEntry] = {}
@@ -141,6 +147,8 @@ def inventory(store: Store) -> dict[RunId, RunEntry]:
             entry((asset, segments)).latest_manifest = info
         elif len(rest) == 2 and rest[0] == "attempts" and rest[1].endswith(".json"):
             entry((asset, segments)).attempt_manifests[rest[1].removesuffix(".json")] = info
+        elif (listed := layout.parse_manifest_listing(info.key)) is not None and listed[1] is not None:
+            entry((asset, segments)).marks.append(info)
     return runs
 
 
@@ -327,9 +335,12 @@ def plan_gc(
     candidates: list[Candidate] = []
     for run, entry in sorted(runs.items()):
         key = entry.key
-        manifest_keys = ([entry.latest_manifest.key] if entry.latest_manifest else []) + [
-            info.key for _, info in sorted(entry.attempt_manifests.items())
-        ]
+        # manifest.json first (what readers look at), then the marks that describe it.
+        manifest_keys = (
+            ([entry.latest_manifest.key] if entry.latest_manifest else [])
+            + [info.key for info in entry.marks]
+            + [info.key for _, info in sorted(entry.attempt_manifests.items())]
+        )
         age = _run_age(entry, manifests) if run not in kept else None
         if age is not None and age < cutoff:
             objects = entry.objects()
@@ -362,13 +373,15 @@ def plan_gc(
                 continue  # no manifest and not known to predate the latest: maybe still running
             outputs = entry.outputs.get(attempt, [])
             own_manifest = entry.attempt_manifests.get(attempt)
+            # A mark speaks for the manifest.json one attempt wrote; a superseded one vouches for nothing.
+            own_marks = [m for m in entry.marks if _mark_attempt(m.key) == attempt]
             candidates.append(
                 Candidate(
                     asset=entry.asset,
                     partition=key.scope().segments(),
                     run_id=key.run_id,
                     attempts=[attempt],
-                    manifests=[own_manifest.key] if own_manifest else [],
+                    manifests=([own_manifest.key] if own_manifest else []) + [m.key for m in own_marks],
                     outputs=[o.key for o in outputs],
                     size=sum(o.size for o in outputs) + (own_manifest.size if own_manifest else 0),
                     why=f"superseded attempt (the run's latest is {latest}; no pointer or reader names it)",
