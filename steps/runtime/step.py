@@ -222,7 +222,10 @@ class StepContext:
             record = manifest.output(output)
             frames.append(read_output_frame(self.store, record))
             self.record_upstream(asset, manifest, record)
-        frame = pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
+        if len(frames) == 1:
+            frame = frames[0]
+        else:  # none is an empty window (a season's first slate): no rows
+            frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         if schema is not None and (len(frame) or len(frames) == 1):
             frame = enforce(frame, schema, f"{self.spec.asset} input {asset}")
         return frame

@@ -17,6 +17,8 @@ import pytest
 from steps.cli import command
 from steps.cli import main as steps_main
 from steps.runtime.errors import PreconditionFailed, StoreUnavailable
+from steps.runtime.manifest import read_manifest
+from steps.runtime.partition import Partition
 from steps.runtime.store import Store, open_store
 from workflows.config import load_config
 from workflows.graph import pipeline_graph
@@ -180,3 +182,17 @@ def test_draft_groups_still_run_when_the_store_fails_while_they_are_decided(
         (r.label, r.status, r.error) for r in groups
     ]
     assert all(r.status in ("success", "skipped") for r in results), [(r.label, r.error) for r in results]
+
+
+def test_a_window_with_no_settled_slates_reads_as_no_rows(seeded: str) -> None:
+    """A season's first slate: its season-to-date window holds nothing yet (the season
+    benchmark starts there)."""
+    argv = ["tracking.roles", "--game-date", DAY, "--as-of", LATE, "--store", seeded, "--run-id", "first"]
+    assert steps_main(argv) == 0
+    manifest = read_manifest(
+        open_store(seeded),
+        "tracking.roles",
+        Partition.build(shape="season_to_date", game_date=DAY, run_as_of_ts=LATE, run_id="first").key,
+    )
+    assert manifest is not None and manifest.status == "success"
+    assert manifest.metrics["players"] == 0
