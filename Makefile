@@ -82,6 +82,7 @@ demo: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 fmt: setup
 	$(VENV)/bin/ruff format .
@@ -105,7 +106,7 @@ render: setup
 	touch $@
 
 bench: setup tools .venv-bench/.installed
-	PIPELINE_MINIO_BIN=$(MINIO) $(PY) -m workflows.bench --out docs/benchmarks.md
+	PIPELINE_MINIO_BIN=$(MINIO) $(PY) -m benchmarks.run --out docs/benchmarks.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache $(DEMO_STORE)

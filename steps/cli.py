@@ -1,6 +1,6 @@
 """`python -m steps <asset> --game-date ... --run-id ... --as-of ... --store ...`
 
-Exit codes (steps.runtime.errors): 0 success (or already succeeded, or not due); 1 the step
+Exit codes (steps.runtime.errors): 0 success (or reused, not_due, not_promoted); 1 the step
 failed in a way a retry may cure; 2 bad input or a deterministic failure (a missing input, a
 corrupt object, a broken contract, a failed critical check, a run id already used by another
 partition): never retried; 3 the store did not answer (retried). A failed run always leaves a

@@ -16,7 +16,6 @@ import pandas as pd
 
 from steps.pipeline.landing import SCHEMAS
 from steps.runtime import layout
-from steps.runtime.asof import SNAPSHOT_FILE
 from steps.runtime.contracts import enforce
 from steps.runtime.store import Store, frame_to_parquet
 from synthetic.season import (
@@ -213,7 +212,7 @@ def seed_history(
             continue
         for source, at, frame in snapshots_for_date(league, day):
             frame = enforce(frame, SCHEMAS[source], f"seed-history {source} {day}")
-            key = layout.landing_snapshot_prefix(source, day, at) + SNAPSHOT_FILE
+            key = layout.landing_snapshot_key(source, day, at)
             jobs.append((key, frame_to_parquet(frame)))
             counts[source] += 1
         if progress:

@@ -397,8 +397,8 @@ def sample_item(
 ) -> dict[str, str]:
     """One slate as the chunks take it, made by the code that makes them (argo.slate_items)."""
     from steps.runtime.partition import Partition, season_of
-    from workflows import argo
-    from workflows.plan import run_id_for
+    from workflows.argo import build as argo
+    from workflows.dag.plan import run_id_for
 
     partition = Partition.build(game_date=day, run_as_of_ts=as_of, run_id="x", profile="base", worlds=worlds)
     partition = partition.model_copy(
@@ -412,8 +412,8 @@ def sample_item(
 
 def sample_shared() -> dict[str, list[dict[str, str]]]:
     """A shared stage of one window slate (argo.shared_items)."""
-    from workflows import argo
-    from workflows.plan import settled_partition
+    from workflows.argo import build as argo
+    from workflows.dag.plan import settled_partition
 
     day = date(2025, 1, 5)
     return argo.shared_items([("tracking.scrape", settled_partition(day))])
@@ -423,9 +423,9 @@ def submitted_objects(objects: list[Obj], *, slates: int = 3) -> list[Obj]:
     """What runs on a cluster, from the chart's objects: the CronWorkflow, each
     WorkflowTemplate submitted on its own (`argo submit --from workflowtemplate/...`), and the
     range Workflow `pipeline submit` builds, one pod per step and packed."""
-    from workflows import argo
-    from workflows.config import load_config
-    from workflows.graph import pipeline_graph
+    from workflows.argo import build as argo
+    from workflows.dag.config import load_config
+    from workflows.dag.graph import pipeline_graph
 
     runs: list[Obj] = [o for o in objects if o["kind"] == "CronWorkflow"]
     runs += [

@@ -12,7 +12,7 @@ from steps.pipeline.contracts import (
     SIM,
     UNIFIED,
 )
-from steps.pipeline.slate import group_rows
+from steps.pipeline.draft_group import group_rows
 from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import StepContext, StepSpec
 

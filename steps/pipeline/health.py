@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from datetime import date, datetime
 from typing import NamedTuple
@@ -11,12 +10,13 @@ import numpy as np
 import pandas as pd
 
 from steps.pipeline.contracts import MINUTES_SCORE, SIM, UNIFIED
+from steps.pipeline.draft_group import group_rows
 from steps.pipeline.finalize import PUBLISHED_ASSET
-from steps.pipeline.slate import TEAM_MINUTES, group_rows
+from steps.pipeline.league import TEAM_MINUTES
 from steps.runtime import layout
 from steps.runtime.contracts import Check, Column, DataFrameSchema, enforce
 from steps.runtime.errors import MissingInput
-from steps.runtime.manifest import read_output_frame
+from steps.runtime.manifest import Severity, read_output_frame
 from steps.runtime.partition import season_of
 from steps.runtime.pointer import Pointer, pointed_manifest
 from steps.runtime.shapes import DRAFT_GROUP
@@ -57,7 +57,7 @@ TEAM_MINUTES_SLACK = 5.0
 class CheckResult(NamedTuple):
     check: str
     passed: bool
-    severity: str  # "critical" fails the step (and so blocks promote); "warn" is recorded
+    severity: Severity
     detail: str
     value: float
 
@@ -203,13 +203,13 @@ def drift_checks(current: pd.DataFrame, baseline: Baseline | None) -> list[Check
 
 def _pointer_files_by_day(store: Store) -> dict[date, list[str]]:
     """Every pointer version of the published table (current and history), by slate: one listing."""
-    root = layout.pointer_asset_prefix(PUBLISHED_ASSET)
     found: dict[date, list[str]] = {}
-    for info in store.list(root):
-        label, _, value = info.key[len(root) :].split("/", 1)[0].partition("=")
-        if label == "game_date" and info.key.endswith(".json"):
-            with contextlib.suppress(ValueError):  # not a slate's folder: not a pointer of ours
-                found.setdefault(date.fromisoformat(value), []).append(info.key)
+    for info in store.list(layout.pointer_asset_prefix(PUBLISHED_ASSET)):
+        version = layout.parse_history_key(info.key)
+        scope = layout.parse_pointer_key(info.key) or (version[0] if version is not None else None)
+        named = layout.parse_pointer_scope(scope) if scope is not None else None
+        if named is not None and named[1].game_date is not None:
+            found.setdefault(named[1].game_date, []).append(info.key)
     return found
 
 

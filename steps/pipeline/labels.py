@@ -11,13 +11,13 @@ import pandas as pd
 
 from steps.pipeline.contracts import LABELS_MINUTES, MINUTES_FEATURES, UNIFIED
 from steps.pipeline.landing import BOXSCORES
-from steps.pipeline.slate import settled_or_skip
+from steps.pipeline.settle import settled_or_not_due
 from steps.runtime.shapes import SETTLED_DATE, Input
 from steps.runtime.step import StepContext, StepSpec
 
 
 def run_boxscores(ctx: StepContext) -> None:
-    settle = settled_or_skip(ctx.game_date, "box scores")
+    settle = settled_or_not_due(ctx.game_date, "box scores")
     box = ctx.source("boxscores", as_of=settle, schema=BOXSCORES)
     assert box is not None  # the policy for boxscores is fail
     ctx.write("data", box, unique=("game_id", "player_id"))

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from steps.pipeline.boxscore_features import history_as_of, per_game_history, rest_days, salary_minutes_prior
 from steps.pipeline.contracts import MINUTES_FEATURES, MINUTES_SCORE
-from steps.pipeline.history import history_as_of, per_game_history, rest_days, salary_minutes_prior
 from steps.pipeline.landing import BOXSCORES
-from steps.pipeline.slate import LEAGUE_TOTAL, TEAM_MINUTES
+from steps.pipeline.league import LEAGUE_TOTAL, TEAM_MINUTES
 from steps.runtime.partition import season_start
 from steps.runtime.shapes import SEASON_TO_DATE, Input
 from steps.runtime.step import Resources, StepContext, StepSpec

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from steps.pipeline.contracts import OWNERSHIP, SIM
-from steps.pipeline.slate import group_rows
+from steps.pipeline.draft_group import group_rows
 from steps.runtime.shapes import DRAFT_GROUP
 from steps.runtime.step import StepContext, StepSpec
 

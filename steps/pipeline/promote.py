@@ -9,7 +9,7 @@ from steps.runtime.manifest import InputRecord, Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.pointer import DivergentHistory, current_run, promote
 from steps.runtime.shapes import DRAFT_GROUP
-from steps.runtime.step import SkipPartition, StepContext, StepSpec
+from steps.runtime.step import NotPromoted, StepContext, StepSpec
 from steps.runtime.store import Store
 
 HEALTH_ASSET = "health.checks"
@@ -68,10 +68,10 @@ def run(ctx: StepContext) -> None:
             correlation_id=ctx.correlation_id,
         )
     except DivergentHistory:
-        raise  # a forked pointer history is a failure for an operator to see, never a skip
+        raise  # a forked pointer history is a failure for an operator to see, never not_promoted
     except PointerRefused as exc:
         # A late backfill with an older as-of: the newer run stays current, by design.
-        raise SkipPartition(f"not promoted: {exc}") from None
+        raise NotPromoted(f"not promoted: {exc}") from None
     # The pointer (with its history) is the record; run outputs stay free of wall-clock
     # values so a rerun is byte-identical.
     ctx.metric("pointer_seq", pointer.seq)
@@ -115,6 +115,6 @@ STEPS = [
         retries=3,
         shape=DRAFT_GROUP,  # each draft group has its own current pointer
         rerun_if=pointer_missing,
-        may_skip=True,  # a newer run is current: nothing to promote
+        may_skip=True,  # a newer run is current: not_promoted
     )
 ]

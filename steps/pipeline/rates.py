@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from steps.pipeline.contracts import MINUTES_FEATURES, RATES_FEATURES, RATES_SCORE, TRACKING_ROLES
-from steps.pipeline.slate import LEAGUE_TOTAL
+from steps.pipeline.league import LEAGUE_TOTAL
 from steps.runtime.step import StepContext, StepSpec
 
 PRIOR_MINUTES = 120.0  # how many minutes of evidence the prior is worth

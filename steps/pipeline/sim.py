@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from steps.pipeline.contracts import MINUTES_SCORE, RATES_SCORE, SIM
-from steps.pipeline.slate import DEFAULT_WORLDS, profile_scale, stable_seed
+from steps.pipeline.sim_params import DEFAULT_WORLDS, profile_scale, stable_seed
 from steps.runtime.step import Resources, StepContext, StepSpec
 
 PACE_SD = 0.06

@@ -7,7 +7,7 @@ import pandas as pd
 
 from steps.pipeline.contracts import TRACKING_ROLES
 from steps.pipeline.landing import TRACKING
-from steps.pipeline.slate import settled_or_skip
+from steps.pipeline.settle import settled_or_not_due
 from steps.runtime.shapes import SEASON_TO_DATE, SETTLED_DATE, Input
 from steps.runtime.step import StepContext, StepSpec
 
@@ -17,7 +17,7 @@ SECONDARY_USAGE = 19.0
 
 
 def run_scrape(ctx: StepContext) -> None:
-    settle = settled_or_skip(ctx.game_date, "tracking feeds")
+    settle = settled_or_not_due(ctx.game_date, "tracking feeds")
     frame = ctx.source("tracking", as_of=settle, schema=TRACKING)
     if frame is None:  # an allowed gap: the window goes on without this slate
         frame = pd.DataFrame({c: pd.Series(dtype=str(col.dtype)) for c, col in TRACKING.columns.items()})

@@ -13,9 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from steps.runtime import layout
 from steps.runtime.store import Store
-from steps.runtime.timefmt import from_key_ts, iso_utc
-
-SNAPSHOT_FILE = "data.parquet"
+from steps.runtime.timefmt import iso_utc
 
 
 class Snapshot(BaseModel):
@@ -37,22 +35,6 @@ class Gap(BaseModel):
     reason: str
 
 
-def _parse_snapshot_key(key: str) -> tuple[date, datetime] | None:
-    """`landing/<src>/game_date=<D>/snapshot_ts=<TS>/data.parquet` -> (D, TS)."""
-    parts = key.split("/")
-    if len(parts) != 5 or parts[4] != SNAPSHOT_FILE:
-        return None
-    if not parts[2].startswith("game_date=") or not parts[3].startswith("snapshot_ts="):
-        return None
-    try:
-        return (
-            date.fromisoformat(parts[2].removeprefix("game_date=")),
-            from_key_ts(parts[3].removeprefix("snapshot_ts=")),
-        )
-    except ValueError:
-        return None
-
-
 def _pick(source: str, game_date: date, as_of: datetime, found: list[Snapshot]) -> Snapshot | Gap:
     eligible = [s for s in found if s.snapshot_ts <= as_of]
     if not eligible:
@@ -67,10 +49,10 @@ def _pick(source: str, game_date: date, as_of: datetime, found: list[Snapshot]) 
 def _snapshots(store: Store, source: str, prefix: str) -> Iterator[Snapshot]:
     """Every complete snapshot of `source` under `prefix`, from one paginated listing."""
     for info in store.list(prefix):
-        parsed = _parse_snapshot_key(info.key)
+        parsed = layout.parse_landing_snapshot_key(info.key)
         if parsed:
             yield Snapshot(
-                source=source, game_date=parsed[0], snapshot_ts=parsed[1], key=info.key, size_bytes=info.size
+                source=source, game_date=parsed[1], snapshot_ts=parsed[2], key=info.key, size_bytes=info.size
             )
 
 

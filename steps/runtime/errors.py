@@ -2,7 +2,7 @@
 user can act on."""
 
 # Exit codes of `python -m steps`. Both runners decide retries from them: the local runner in
-# workflows/local.py, Argo through the retryStrategy expression built in workflows/argo.py.
+# workflows/local/runner.py, Argo through the retryStrategy expression built in workflows/argo/step_templates.py.
 EXIT_FAILED = 1  # the step failed in a way a retry may cure (a crash, an unexpected error)
 EXIT_NOT_RETRYABLE = 2  # bad input or a deterministic failure: the same arguments fail again
 EXIT_STORE_UNAVAILABLE = 3  # the store did not answer: retried

@@ -41,5 +41,6 @@ def emit(store: Store, kind: EventKind, *, correlation_id: str, **fields: Any) -
 
 
 def read_events(store: Store, day: str | None = None) -> list[Event]:
-    prefix = f"events/{day}/" if day else "events/"
-    return [Event.model_validate_json(store.get_bytes(i.key)) for i in store.list(prefix)]
+    return [
+        Event.model_validate_json(store.get_bytes(i.key)) for i in store.list(layout.event_day_prefix(day))
+    ]

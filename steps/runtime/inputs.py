@@ -111,11 +111,11 @@ def window_manifests(store: Store, asset: str, consumer: Partition) -> list[Mani
     its as-of (one listing, then one read per date)."""
     season = season_of(consumer.game_date)
     found = []
-    for segment in store.list_dirs(layout.manifest_asset_prefix(asset)):
-        try:
-            key = PartitionKey.from_segments(segment.rstrip("/").rsplit("/", 1)[-1])
-        except ValueError:
+    for folder in store.list_dirs(layout.manifest_asset_prefix(asset)):
+        scope = layout.parse_manifest_scope_prefix(folder)
+        if scope is None:
             continue
+        key = scope[1]
         day = key.game_date
         if day is None or season_of(day) != season or day >= consumer.game_date:
             continue

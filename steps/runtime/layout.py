@@ -5,10 +5,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from steps.runtime.partition import PartitionKey, check_token
-from steps.runtime.timefmt import to_key_ts
+from steps.runtime.partition import PartitionKey, check_token, parse_game_date
+from steps.runtime.timefmt import from_key_ts, to_key_ts
 
+LANDING = "landing/"
+RUNS = "runs/"
+MANIFESTS = "manifests/"
+CURRENT = "current/"
+MODELS = "models/"
+BACKFILLS = "backfills/"
+EVENTS = "events/"
+LOGS = "logs/"
 POINTER_FILE = "current_run.json"
+MANIFEST_FILE = "manifest.json"
+_ATTEMPTS = "attempts/"
+_ATTEMPT = "attempt="
+_HISTORY = "history/"
+SNAPSHOT_FILE = "data.parquet"
+PLAN_FILE = "plan.json"
+SUMMARY_FILE = "summary.json"
 
 
 def _d(game_date: date) -> str:
@@ -16,7 +31,7 @@ def _d(game_date: date) -> str:
 
 
 def landing_source_prefix(source: str) -> str:
-    return f"landing/{check_token(source, 'source')}/"
+    return f"{LANDING}{check_token(source, 'source')}/"
 
 
 def landing_date_prefix(source: str, game_date: date) -> str:
@@ -27,31 +42,35 @@ def landing_snapshot_prefix(source: str, game_date: date, snapshot_ts: datetime)
     return f"{landing_date_prefix(source, game_date)}snapshot_ts={to_key_ts(snapshot_ts)}/"
 
 
+def landing_snapshot_key(source: str, game_date: date, snapshot_ts: datetime) -> str:
+    """A snapshot's data object: it is complete once this exists (docs/landing.md)."""
+    return f"{landing_snapshot_prefix(source, game_date, snapshot_ts)}{SNAPSHOT_FILE}"
+
+
 def run_prefix(asset: str, key: PartitionKey) -> str:
-    return f"runs/{check_token(asset, 'asset')}/{key.segments()}/"
+    return f"{RUNS}{check_token(asset, 'asset')}/{key.segments()}/"
 
 
 def attempt_prefix(asset: str, key: PartitionKey, attempt_id: str) -> str:
     """Where one attempt of a run writes its outputs: create-only, so a rerun (`--force`,
     `--no-resume`) writes beside an earlier attempt and never over it."""
-    return f"{run_prefix(asset, key)}attempt={check_token(attempt_id, 'attempt_id')}/"
+    return f"{run_prefix(asset, key)}{_ATTEMPT}{check_token(attempt_id, 'attempt_id')}/"
 
 
 def manifest_key(asset: str, key: PartitionKey) -> str:
     """The run's latest attempt: what resume, status and same-run readers look at."""
-    return f"manifests/{check_token(asset, 'asset')}/{key.segments()}/manifest.json"
+    return f"{MANIFESTS}{check_token(asset, 'asset')}/{key.segments()}/{MANIFEST_FILE}"
 
 
 def attempt_manifest_key(asset: str, key: PartitionKey, attempt_id: str) -> str:
     """One attempt's manifest, written create-only: what a pointer names, so a later attempt
     of a promoted run never changes what is current."""
     return (
-        f"manifests/{check_token(asset, 'asset')}/{key.segments()}/"
-        f"attempts/{check_token(attempt_id, 'attempt_id')}.json"
+        f"{MANIFESTS}{check_token(asset, 'asset')}/{key.segments()}/"
+        f"{_ATTEMPTS}{check_token(attempt_id, 'attempt_id')}.json"
     )
 
 
-MANIFEST_FILE = "manifest.json"
 _MARKS = "state"
 _MARK_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
@@ -91,7 +110,7 @@ def manifest_mark_key(asset: str, key: PartitionKey, mark: ManifestMark) -> str 
 def parse_manifest_listing(key: str) -> tuple[str, ManifestMark | None] | None:
     """A listed key under manifests/: (its run prefix, None) for a run's manifest.json, (its run
     prefix, the mark) for a mark, None for anything else (attempt manifests among them)."""
-    if not key.startswith("manifests/"):
+    if not key.startswith(MANIFESTS):
         return None
     if key.endswith(f"/{MANIFEST_FILE}"):
         return key.removesuffix(MANIFEST_FILE), None
@@ -105,11 +124,11 @@ def parse_manifest_listing(key: str) -> tuple[str, ManifestMark | None] | None:
 
 def output_key(asset: str, key: PartitionKey, attempt_id: str, name: str, suffix: str = "parquet") -> str:
     """One output of an attempt: `runs/<asset>/<partition>/attempt=<id>/<name>.<suffix>`."""
-    return f"{attempt_prefix(asset, key, attempt_id)}{check_token(name, 'output')}.{suffix}"
+    return f"{attempt_prefix(asset, key, attempt_id)}{check_token(name, 'output')}.{check_token(suffix, 'output suffix')}"
 
 
 def manifest_asset_prefix(asset: str) -> str:
-    return f"manifests/{check_token(asset, 'asset')}/"
+    return f"{MANIFESTS}{check_token(asset, 'asset')}/"
 
 
 def manifest_date_prefix(asset: str, game_date: date) -> str:
@@ -123,7 +142,7 @@ def manifest_scope_prefix(asset: str, key: PartitionKey) -> str:
 
 def pointer_asset_prefix(asset: str) -> str:
     """Every pointer (current and history) of one asset, all partitions."""
-    return f"current/{check_token(asset, 'asset')}/"
+    return f"{CURRENT}{check_token(asset, 'asset')}/"
 
 
 def pointer_scope(asset: str, key: PartitionKey) -> str:
@@ -133,7 +152,21 @@ def pointer_scope(asset: str, key: PartitionKey) -> str:
 
 
 def model_pointer_scope(model: str) -> str:
-    return f"models/{check_token(model, 'model')}/"
+    return f"{MODELS}{check_token(model, 'model')}/"
+
+
+def pointer_key(scope: str) -> str:
+    """The current pointer of a scope (`pointer_scope` or `model_pointer_scope`)."""
+    return f"{scope}{POINTER_FILE}"
+
+
+def history_prefix(scope: str) -> str:
+    return f"{scope}{_HISTORY}"
+
+
+def history_key(scope: str, seq: int) -> str:
+    """One recorded version of a scope's pointer, zero-padded so that keys sort as versions do."""
+    return f"{history_prefix(scope)}{seq:08d}.json"
 
 
 def scratch_prefix(name: str) -> str:
@@ -142,7 +175,7 @@ def scratch_prefix(name: str) -> str:
 
 
 def backfill_prefix(backfill_id: str) -> str:
-    return f"backfills/{check_token(backfill_id, 'backfill_id')}/"
+    return f"{BACKFILLS}{check_token(backfill_id, 'backfill_id')}/"
 
 
 def backfill_key(backfill_id: str, name: str) -> str:
@@ -150,14 +183,202 @@ def backfill_key(backfill_id: str, name: str) -> str:
     return f"{backfill_prefix(backfill_id)}{check_token(name, 'backfill file')}"
 
 
+def plan_key(backfill_id: str) -> str:
+    """The plan a range recorded for whoever summarises it (workflows/dag/planrecord.py)."""
+    return backfill_key(backfill_id, PLAN_FILE)
+
+
+def event_day_prefix(day: str | None = None) -> str:
+    """All events, or one UTC day's (`YYYYMMDD`, as event keys begin)."""
+    return f"{EVENTS}{check_token(day, 'event day')}/" if day else EVENTS
+
+
 def event_key(ts: datetime, event_id: str) -> str:
     stamp = to_key_ts(ts)
-    return f"events/{stamp[:8]}/{stamp}-{check_token(event_id, 'event id')}.json"
+    return f"{event_day_prefix(stamp[:8])}{stamp}-{check_token(event_id, 'event id')}.json"
 
 
 def log_prefix(asset: str, key: PartitionKey) -> str:
-    return f"logs/{check_token(asset, 'asset')}/{key.segments()}/"
+    return f"{LOGS}{check_token(asset, 'asset')}/{key.segments()}/"
 
 
 def log_key(asset: str, key: PartitionKey, attempt: int, stream: str) -> str:
     return f"{log_prefix(asset, key)}attempt-{attempt}.{stream}.txt"
+
+
+# ---- parsing: each builder's inverse, so no caller splits a key by hand ------------------
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """One run of one asset as a key under runs/ or manifests/ names it, with the attempt
+    where the key names one."""
+
+    asset: str
+    key: PartitionKey
+    attempt: str | None = None
+
+
+def _tail(key: str, root: str) -> tuple[str, list[str]] | None:
+    """`<root><asset>/<rest...>` -> (asset, rest), the asset checked as the builders check it."""
+    if not key.startswith(root):
+        return None
+    asset, *rest = key.removeprefix(root).split("/")
+    try:
+        return check_token(asset, "asset"), rest
+    except ValueError:
+        return None
+
+
+def _run_ref(key: str, root: str) -> tuple[RunRef, list[str]] | None:
+    """`<root><asset>/<partition segments>/<rest...>` -> (the run, rest)."""
+    found = _tail(key, root)
+    if found is None:
+        return None
+    asset, parts = found
+    count = 0
+    while count < len(parts) and "=" in parts[count] and not parts[count].startswith(_ATTEMPT):
+        count += 1
+    try:
+        partition = PartitionKey.from_segments("/".join(parts[:count]))
+    except ValueError:
+        return None
+    rest = parts[count:]
+    return (RunRef(asset, partition), rest) if rest else None
+
+
+def _scope_of(segments: str) -> PartitionKey | None:
+    """A partition without its run (`game_date=<D>/draft_group=<G>`), as scopes name it."""
+    try:
+        # from_segments wants a run after a draft group, and a scope has none: lend it one.
+        key = PartitionKey.from_segments(f"{segments}/run=r").scope()
+    except ValueError:
+        return None
+    return key if key.segments() == segments else None
+
+
+def parse_run_key(key: str) -> RunRef | None:
+    """Any key under `run_prefix`: an output (`output_key`), an attempt's folder
+    (`attempt_prefix`), or a file of a run written before attempts had folders (no attempt)."""
+    found = _run_ref(key, RUNS)
+    if found is None:
+        return None
+    run, rest = found
+    if not rest[0].startswith(_ATTEMPT):
+        return run
+    try:
+        return RunRef(run.asset, run.key, check_token(rest[0].removeprefix(_ATTEMPT), "attempt_id"))
+    except ValueError:
+        return None
+
+
+def parse_manifest_run_prefix(prefix: str) -> RunRef | None:
+    """The run of a `manifest_run_prefix` (as `parse_manifest_listing` gives it)."""
+    found = _run_ref(prefix, MANIFESTS)
+    return found[0] if found is not None and found[1] == [""] else None
+
+
+def parse_manifest_key(key: str) -> RunRef | None:
+    """The run of a `manifest_key` (its latest attempt's manifest)."""
+    if not key.endswith(f"/{MANIFEST_FILE}"):
+        return None
+    return parse_manifest_run_prefix(key.removesuffix(MANIFEST_FILE))
+
+
+def parse_attempt_manifest_key(key: str) -> RunRef | None:
+    """The run and attempt of an `attempt_manifest_key`."""
+    head, sep, name = key.rpartition(f"/{_ATTEMPTS}")
+    run = parse_manifest_run_prefix(f"{head}/") if sep and name.endswith(".json") else None
+    if run is None:
+        return None
+    try:
+        return RunRef(run.asset, run.key, check_token(name.removesuffix(".json"), "attempt_id"))
+    except ValueError:
+        return None
+
+
+def parse_manifest_scope_prefix(prefix: str) -> tuple[str, PartitionKey] | None:
+    """(asset, partition without run) of a `manifest_scope_prefix` or `manifest_date_prefix`,
+    e.g. a folder listed under `manifest_asset_prefix`."""
+    found = _tail(prefix.rstrip("/"), MANIFESTS)
+    scope = _scope_of("/".join(found[1])) if found is not None and prefix.endswith("/") else None
+    return (found[0], scope) if found is not None and scope is not None else None
+
+
+def parse_pointer_scope(prefix: str) -> tuple[str, PartitionKey] | None:
+    """(asset, partition without run) of a `pointer_scope`, e.g. a folder listed under one."""
+    found = _tail(prefix.rstrip("/"), CURRENT)
+    scope = _scope_of("/".join(found[1])) if found is not None and prefix.endswith("/") else None
+    return (found[0], scope) if found is not None and scope is not None else None
+
+
+def parse_pointer_key(key: str) -> str | None:
+    """The scope of a `pointer_key`."""
+    if not key.startswith((CURRENT, MODELS)) or not key.endswith(f"/{POINTER_FILE}"):
+        return None
+    return key.removesuffix(POINTER_FILE)
+
+
+def parse_history_key(key: str) -> tuple[str, int] | None:
+    """(scope, version) of a `history_key`."""
+    scope, sep, name = key.rpartition(f"/{_HISTORY}")
+    number = name.removesuffix(".json")
+    if not sep or not name.endswith(".json") or not number.isascii() or not number.isdigit():
+        return None
+    return f"{scope}/", int(number)
+
+
+def parse_landing_date_prefix(prefix: str) -> tuple[str, date] | None:
+    """(source, game date) of a `landing_date_prefix`, e.g. a folder listed under a source."""
+    found = _tail(prefix, LANDING)
+    if found is None or len(found[1]) != 2 or found[1][1] != "" or not found[1][0].startswith("game_date="):
+        return None
+    try:
+        return found[0], parse_game_date(found[1][0].removeprefix("game_date="))
+    except ValueError:
+        return None
+
+
+def parse_landing_snapshot_key(key: str) -> tuple[str, date, datetime] | None:
+    """(source, game date, snapshot time) of a `landing_snapshot_key`."""
+    head, _, name = key.rpartition("/")
+    if name != SNAPSHOT_FILE:
+        return None
+    day_prefix, _, stamp = head.rpartition("/")
+    landed = parse_landing_date_prefix(f"{day_prefix}/")
+    if landed is None or not stamp.startswith("snapshot_ts="):
+        return None
+    try:
+        return landed[0], landed[1], from_key_ts(stamp.removeprefix("snapshot_ts="))
+    except ValueError:
+        return None
+
+
+def parse_backfill_key(key: str) -> tuple[str, str] | None:
+    """(backfill id, file name) of a `backfill_key`."""
+    backfill_id, sep, name = key.removeprefix(BACKFILLS).partition("/")
+    if not key.startswith(BACKFILLS) or not sep:
+        return None
+    try:
+        return check_token(backfill_id, "backfill_id"), check_token(name, "backfill file")
+    except ValueError:
+        return None
+
+
+def parse_event_day_prefix(prefix: str) -> str | None:
+    """The day (`YYYYMMDD`) of an `event_day_prefix`, e.g. a folder listed under events/."""
+    day = prefix.removeprefix(EVENTS).removesuffix("/")
+    ok = prefix.startswith(EVENTS) and prefix.endswith("/") and len(day) == 8 and day.isascii()
+    return day if ok and day.isdigit() else None
+
+
+def parse_event_key(key: str) -> tuple[datetime, str] | None:
+    """(time, to the second, event id) of an `event_key`."""
+    head, _, name = key.rpartition("/")
+    stamp, sep, event_id = name.removesuffix(".json").partition("-")
+    if parse_event_day_prefix(f"{head}/") is None or not sep or not name.endswith(".json"):
+        return None
+    try:
+        return from_key_ts(stamp), check_token(event_id, "event id")
+    except ValueError:
+        return None

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 import pyarrow as pa
@@ -22,7 +22,18 @@ from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound, S
 from steps.runtime.partition import Partition, PartitionKey, describe_validation_error
 from steps.runtime.store import ObjectInfo, Store, content_hash, dumps_json, parquet_to_frame
 
-Status = Literal["success", "failed", "skipped"]
+Severity = Literal["critical", "warn"]  # critical fails the step (and so blocks promote); warn is recorded
+# How a step partition ended (docs/decisions.md D21). The last two end it cleanly, exit 0 and
+# without outputs, and hold back what reads it on both runners:
+# - not_due: what it reads has not settled yet (labels before the slate settles); a later run does it.
+# - not_promoted: promote left the current pointer where it was (a run with a newer as-of is
+#   current). A health gate that says no is a failure, never this.
+Status = Literal["success", "failed", "not_due", "not_promoted"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+STOPPED_SHORT: tuple[Status, ...] = ("not_due", "not_promoted")
+# The one word manifests and marks used for both before D21, and how promote's reason began.
+LEGACY_SKIPPED = "skipped"
+_LEGACY_NOT_PROMOTED = "not promoted:"
 
 
 class _Strict(BaseModel):
@@ -66,7 +77,7 @@ class CheckRecord(_Strict):
     name: str
     passed: bool
     detail: str = ""
-    severity: Literal["critical", "warn"] = "critical"
+    severity: Severity = "critical"
 
 
 class GapRecord(_Strict):
@@ -116,6 +127,21 @@ class Manifest(_Strict):
     # Which execution wrote it: its outputs lie under the attempt's own prefix.
     attempt_id: str | None = None
     reason: str | None = None  # why this run was made (`--reason`, e.g. a backfill's)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_skipped(cls, data: Any) -> Any:
+        """Manifests written before D21 still read: their `skipped` is `not_promoted` when
+        promote wrote it (its `not_due` check said "not promoted: ..."), else `not_due`."""
+        if not isinstance(data, dict) or data.get("status") != LEGACY_SKIPPED:
+            return data
+        checks = [dict(c) if isinstance(c, dict) else c for c in data.get("checks") or []]
+        status = "not_due"
+        for check in checks:
+            named = isinstance(check, dict) and check.get("name") == "not_due"
+            if named and str(check.get("detail", "")).startswith(_LEGACY_NOT_PROMOTED):
+                status = check["name"] = "not_promoted"
+        return {**data, "status": status, "checks": checks}
 
     @property
     def key(self) -> PartitionKey:
@@ -171,7 +197,9 @@ def _mark(store: Store, manifest: Manifest, etag: str) -> None:
 def latest_marks(listing: Iterable[ObjectInfo]) -> dict[str, layout.ManifestMark | None]:
     """From a listing of manifests/: every run prefix that holds a manifest.json, with the mark
     that speaks for it (the one naming its ETag), or None when none does (a crash between the
-    two writes, a manifest written before marks, or one overwritten since): read that one."""
+    two writes, a manifest written before marks, or one overwritten since): read that one. A
+    mark written before D21 says `skipped`, which does not tell not_due from not_promoted: the
+    manifest is read instead, and says which."""
     etags: dict[str, str] = {}
     marks: dict[str, dict[str, layout.ManifestMark]] = {}
     for info in listing:
@@ -181,7 +209,7 @@ def latest_marks(listing: Iterable[ObjectInfo]) -> dict[str, layout.ManifestMark
         run, mark = parsed
         if mark is None:
             etags[run] = info.etag
-        else:
+        elif mark.status != LEGACY_SKIPPED:
             marks.setdefault(run, {})[mark.etag] = mark
     return {run: marks.get(run, {}).get(etag) if etag else None for run, etag in etags.items()}
 
@@ -239,6 +267,6 @@ def list_manifests(store: Store, prefix: str) -> list[Manifest]:
     """Every manifest under a prefix (one paginated listing), e.g. every run of a partition."""
     out = []
     for info in store.list(prefix):
-        if info.key.endswith("/manifest.json"):
+        if layout.parse_manifest_key(info.key) is not None:
             out.append(parse_manifest(store.get_bytes(info.key), store.describe(info.key)))
     return out

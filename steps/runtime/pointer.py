@@ -24,7 +24,6 @@ from __future__ import annotations
 import getpass
 import os
 import random
-import re
 import time
 from datetime import date, datetime
 from typing import Literal
@@ -75,28 +74,13 @@ class Pointer(BaseModel):
         return PartitionKey(game_date=self.game_date, draft_group_id=self.draft_group_id, run_id=self.run_id)
 
 
-def pointer_key(scope: str) -> str:
-    return f"{scope}{layout.POINTER_FILE}"
-
-
-def history_prefix(scope: str) -> str:
-    return f"{scope}history/"
-
-
-def history_key(scope: str, seq: int) -> str:
-    return f"{history_prefix(scope)}{seq:08d}.json"
-
-
-_HISTORY_NAME = re.compile(r"([0-9]+)\.json")
-
-
 def default_actor() -> str:
     return os.environ.get("PIPELINE_ACTOR") or f"{getpass.getuser()}@{os.uname().nodename}"
 
 
 def read_pointer(store: Store, scope: str) -> tuple[Pointer, str] | None:
     try:
-        data, etag = store.get_with_etag(pointer_key(scope))
+        data, etag = store.get_with_etag(layout.pointer_key(scope))
     except ObjectNotFound:
         return None
     return Pointer.model_validate_json(data), etag
@@ -125,7 +109,7 @@ def _describe_version(pointer: Pointer) -> str:
 
 def _check_same(store: Store, scope: str, pointer: Pointer, existing: bytes) -> None:
     """An occupied history slot is fine only if it records this very version (a retry)."""
-    slot = history_key(scope, pointer.seq)
+    slot = layout.history_key(scope, pointer.seq)
     try:
         recorded: Pointer | None = Pointer.model_validate_json(existing)
     except ValueError:
@@ -135,7 +119,7 @@ def _check_same(store: Store, scope: str, pointer: Pointer, existing: bytes) -> 
     held = _describe_version(recorded) if recorded else "something that is not a pointer version"
     raise DivergentHistory(
         f"divergent pointer history: {store.describe(slot)} already holds {held}, but "
-        f"{pointer_key(scope)} is {_describe_version(pointer)}. Two lineages claim the same "
+        f"{layout.pointer_key(scope)} is {_describe_version(pointer)}. Two lineages claim the same "
         "version (a promote restarted the numbering after the pointer was lost, or the pointer "
         "was put back by hand); the recorded entry was not overwritten. Decide which lineage "
         "is right, move the other one's entries out of history/, then promote again."
@@ -149,7 +133,7 @@ def _record_history(store: Store, scope: str, pointer: Pointer, *, expect_record
     different one raises PointerRefused. `expect_recorded` reads before writing, the cheaper
     order when the slot is normally there already (step 1).
     """
-    slot = history_key(scope, pointer.seq)
+    slot = layout.history_key(scope, pointer.seq)
     if expect_recorded:
         try:
             _check_same(store, scope, pointer, store.get_bytes(slot))
@@ -164,12 +148,11 @@ def _record_history(store: Store, scope: str, pointer: Pointer, *, expect_record
 
 def _newest_history(store: Store, scope: str) -> Pointer | None:
     """The newest recorded version: one listing of `history/`, then one read."""
-    prefix = history_prefix(scope)
     newest: tuple[int, str] | None = None
-    for info in store.list(prefix):
-        match = _HISTORY_NAME.fullmatch(info.key[len(prefix) :])
-        if match and (newest is None or int(match.group(1)) > newest[0]):
-            newest = (int(match.group(1)), info.key)
+    for info in store.list(layout.history_prefix(scope)):
+        found = layout.parse_history_key(info.key)
+        if found is not None and found[0] == scope and (newest is None or found[1] > newest[0]):
+            newest = (found[1], info.key)
     if newest is None:
         return None
     seq, slot = newest
@@ -183,7 +166,7 @@ def _newest_history(store: Store, scope: str) -> Pointer | None:
 
 def list_history(store: Store, scope: str) -> list[Pointer]:
     out = []
-    for info in store.list(history_prefix(scope)):
+    for info in store.list(layout.history_prefix(scope)):
         out.append(Pointer.model_validate_json(store.get_bytes(info.key)))
     return sorted(out, key=lambda p: p.seq)
 
@@ -221,23 +204,12 @@ def promote(
                 return current
             if manifest.partition.run_as_of_ts < current.run_as_of_ts and not force:
                 raise PointerRefused(
-                    f"refusing to move {pointer_key(scope)} back in time: run {key.run_id} is "
+                    f"refusing to move {layout.pointer_key(scope)} back in time: run {key.run_id} is "
                     f"as of {iso_utc(manifest.partition.run_as_of_ts)}, the current run "
                     f"{current.run_id} is as of {iso_utc(current.run_as_of_ts)} "
                     "(use force to override, e.g. for a rollback)"
                 )
-            previous: Pointer | None = current
-            seq = current.seq + 1
-            if store.exists(history_key(scope, seq)):
-                # Someone moved the pointer since we read it (the CAS below will lose), or the
-                # pointer is behind its history (restored from an older copy): never reuse a slot.
-                newest = _newest_history(store, scope)
-                seq = max(seq, newest.seq + 1 if newest else 1)
-        else:
-            # No pointer: the first version, or the pointer object was lost. Continue the
-            # recorded lineage rather than restart it at 1.
-            previous = _newest_history(store, scope)
-            seq = previous.seq + 1 if previous else 1
+        previous, seq = _next_version(store, scope, current)
         new = Pointer(
             scope=scope,
             asset=asset,
@@ -252,24 +224,49 @@ def promote(
             promoted_by=actor,
             reason=reason,
             correlation_id=correlation_id,
-            previous=(
-                PreviousVersion(seq=previous.seq, run_id=previous.run_id, run_as_of_ts=previous.run_as_of_ts)
-                if previous
-                else None
-            ),
+            previous=_previous_version(previous),
         )
-        body = dumps_json(new.model_dump(mode="json"))
-        try:
-            if etag is None:
-                store.put_if(pointer_key(scope), body, if_none_match=True)
-            else:
-                store.put_if(pointer_key(scope), body, if_match=etag)
-        except PreconditionFailed:
-            time.sleep(random.uniform(0.005, 0.05) * (1 + attempt))
-            continue
-        _record_history(store, scope, new)
-        return new
-    raise PointerRefused(f"gave up updating {pointer_key(scope)} after {max_attempts} lost races")
+        if _swap(store, scope, new, etag):
+            _record_history(store, scope, new)
+            return new
+        time.sleep(random.uniform(0.005, 0.05) * (1 + attempt))
+    raise PointerRefused(f"gave up updating {layout.pointer_key(scope)} after {max_attempts} lost races")
+
+
+def _next_version(store: Store, scope: str, current: Pointer | None) -> tuple[Pointer | None, int]:
+    """The version a new pointer follows, and its number: one past the current pointer, and
+    never a number whose history slot is taken."""
+    if current is None:
+        # No pointer: the first version, or the pointer object was lost. Continue the
+        # recorded lineage rather than restart it at 1.
+        newest = _newest_history(store, scope)
+        return newest, newest.seq + 1 if newest else 1
+    seq = current.seq + 1
+    if store.exists(layout.history_key(scope, seq)):
+        # Someone moved the pointer since we read it (the swap will lose), or the pointer is
+        # behind its history (restored from an older copy): never reuse a slot.
+        newest = _newest_history(store, scope)
+        seq = max(seq, newest.seq + 1 if newest else 1)
+    return current, seq
+
+
+def _previous_version(previous: Pointer | None) -> PreviousVersion | None:
+    if previous is None:
+        return None
+    return PreviousVersion(seq=previous.seq, run_id=previous.run_id, run_as_of_ts=previous.run_as_of_ts)
+
+
+def _swap(store: Store, scope: str, new: Pointer, etag: str | None) -> bool:
+    """Compare-and-swap the pointer object: False when someone else moved it first."""
+    body = dumps_json(new.model_dump(mode="json"))
+    try:
+        if etag is None:
+            store.put_if(layout.pointer_key(scope), body, if_none_match=True)
+        else:
+            store.put_if(layout.pointer_key(scope), body, if_match=etag)
+    except PreconditionFailed:
+        return False
+    return True
 
 
 def rollback(
@@ -277,7 +274,7 @@ def rollback(
 ) -> Pointer:
     """Make an older version current again: a new version that names the old run."""
     try:
-        old = Pointer.model_validate_json(store.get_bytes(history_key(scope, to_seq)))
+        old = Pointer.model_validate_json(store.get_bytes(layout.history_key(scope, to_seq)))
     except ObjectNotFound:
         raise PointerRefused(f"{scope} has no history version {to_seq}") from None
     return promote(

@@ -36,6 +36,8 @@ from steps.runtime.manifest import (
     InputRecord,
     Manifest,
     OutputRecord,
+    Severity,
+    Status,
     Timing,
     read_output,
     read_output_frame,
@@ -79,9 +81,9 @@ class StepSpec:
     remediation: dict[str, str] = field(default_factory=dict)
     # When a success manifest alone does not mean done (promote: its pointer must exist).
     rerun_if: Callable[[Store, Partition], bool] | None = None
-    # May end a partition as skipped (SkipPartition: not due yet, or nothing to do). Its
-    # downstream steps then skip too, on both runners; a step that does not declare it and
-    # raises SkipPartition fails instead, so the compiled Argo DAG knows every source of skips.
+    # May end a partition early (a SkipPartition: NotDue, NotPromoted; its manifest says which).
+    # Its downstream steps are then held back the same way, on both runners; a step that does
+    # not declare it and raises one fails instead, so the compiled Argo DAG knows every source.
     may_skip: bool = False
 
     def policy_for(self, source: str) -> GapPolicy:
@@ -103,7 +105,19 @@ class StepSpec:
 
 
 class SkipPartition(Exception):
-    """A step decides the partition is not due yet (e.g. boxscores not settled)."""
+    """A step ends its partition early, cleanly and without outputs; `status` says why."""
+
+    status: Status = "not_due"
+
+
+class NotDue(SkipPartition):
+    """What the step reads has not settled yet (box scores before the slate settles)."""
+
+
+class NotPromoted(SkipPartition):
+    """Promote leaves the current pointer where it is (a run with a newer as-of is current)."""
+
+    status: Status = "not_promoted"
 
 
 def summarise_frame(frame: pd.DataFrame) -> tuple[dict[str, int], dict[str, list[Any]]]:
@@ -138,11 +152,6 @@ class StepContext:
     @property
     def as_of(self) -> datetime:
         return self.partition.run_as_of_ts
-
-    @property
-    def run_prefix(self) -> str:
-        """Where this attempt writes: never where another attempt of the run wrote."""
-        return layout.attempt_prefix(self.spec.asset, self.partition.key, self.attempt_id)
 
     # ---- sources (as-of) -------------------------------------------------------------
     def source(
@@ -253,6 +262,10 @@ class StepContext:
         )
 
     # ---- outputs, checks -------------------------------------------------------------
+    def _output_key(self, name: str, suffix: str) -> str:
+        """Where this attempt writes: never where another attempt of the run wrote."""
+        return layout.output_key(self.spec.asset, self.partition.key, self.attempt_id, name, suffix)
+
     def write(
         self,
         name: str,
@@ -265,7 +278,7 @@ class StepContext:
             frame = enforce(frame, schema, f"{self.spec.asset} output {name}")
         frame = frame.reset_index(drop=True)
         data = frame_to_parquet(frame)
-        key = f"{self.run_prefix}{name}.parquet"
+        key = self._output_key(name, "parquet")
         self.store.put_if(key, data, if_none_match=True)
         nulls, min_max = summarise_frame(frame)
         record = OutputRecord(
@@ -281,16 +294,14 @@ class StepContext:
         return record
 
     def write_bytes(self, name: str, data: bytes, *, suffix: str = "json") -> OutputRecord:
-        key = f"{self.run_prefix}{name}.{suffix}"
+        key = self._output_key(name, suffix)
         self.store.put_if(key, data, if_none_match=True)
         record = OutputRecord(name=name, path=key, row_count=0, content_hash=content_hash(data))
         self.outputs.append(record)
         return record
 
-    def check(self, name: str, passed: bool, detail: str = "", *, severity: str = "critical") -> None:
-        self.checks.append(
-            CheckRecord(name=name, passed=bool(passed), detail=detail, severity=severity)  # type: ignore[arg-type]
-        )
+    def check(self, name: str, passed: bool, detail: str = "", *, severity: Severity = "critical") -> None:
+        self.checks.append(CheckRecord(name=name, passed=bool(passed), detail=detail, severity=severity))
 
     def metric(self, name: str, value: float) -> None:
         self.metrics[name] = round(float(value), 6)
@@ -326,7 +337,7 @@ def execute(
     attempt_id: str | None = None,
     reason: str | None = None,
 ) -> Manifest:
-    """Run one step for one partition; always leaves a manifest (success, skipped or failed)
+    """Run one step for one partition; always leaves a manifest (any `Status`)
     when the store answers. A store that fails the manifest write raises its StoreError."""
     started = utc_now()
     attempt_id = attempt_id or new_attempt_id()
@@ -339,7 +350,7 @@ def execute(
         spec=spec, partition=partition, store=store, correlation_id=correlation_id, attempt_id=attempt_id
     )
     error: ErrorRecord | None = None
-    status: Literal["success", "failed", "skipped"] = "success"
+    status: Status = "success"
     try:
         emit(
             store,
@@ -360,13 +371,13 @@ def execute(
             status = "failed"
     except SkipPartition as exc:
         if spec.may_skip:
-            status = "skipped"
-            ctx.check("not_due", True, str(exc), severity="warn")
+            status = exc.status
+            ctx.check(exc.status, True, str(exc), severity="warn")  # the reason, named by the status
         else:
             status = "failed"
             error = ErrorRecord(
                 type="UndeclaredSkip",
-                message=f"{spec.asset} skipped ({exc}) but does not declare may_skip",
+                message=f"{spec.asset} ended early as {exc.status} ({exc}) but does not declare may_skip",
                 retryable=False,
             )
     except Exception as exc:

@@ -19,7 +19,7 @@ from tests.helpers import (
     slate_pointer,
     slate_pointers,
 )
-from workflows.graph import pipeline_graph
+from workflows.dag.graph import pipeline_graph
 
 WEEK = ("2024-11-12", "2024-11-18")
 GRAPH = pipeline_graph()

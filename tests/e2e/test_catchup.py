@@ -8,9 +8,9 @@ from steps.runtime.pointer import current_run, list_history
 from steps.runtime.store import open_store
 from tests.helpers import latest_summary, output_hashes, run_pipeline_cli, slate_pointer
 from tests.strict import strict_errors
-from workflows import argo
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
+from workflows.argo import build as argo
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
 
 DAY1, DAY2, DAY3, DAY4 = "2024-11-15", "2024-11-16", "2024-11-17", "2024-11-18"
 

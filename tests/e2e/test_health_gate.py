@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from steps.runtime import layout
-from steps.runtime.asof import SNAPSHOT_FILE
+from steps.runtime.layout import pointer_key
 from steps.runtime.manifest import Manifest, list_manifests, read_manifest
-from steps.runtime.pointer import Pointer, list_history, pointer_key
+from steps.runtime.pointer import Pointer, list_history
 from steps.runtime.store import open_store
 from tests.helpers import latest_summary, run_pipeline_cli, run_steps_cli, slate_pointers
 
@@ -64,7 +64,7 @@ def gated(seeded_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Ga
     relabelled = salaries.assign(team=salaries["team"].replace(DK_CODES))
     assert (relabelled["team"] != salaries["team"]).mean() > 0.15  # enough to break coverage
     landed_at = pointers[0].run_as_of_ts + timedelta(minutes=10)  # after pre-tip, before lock
-    store.put_parquet(layout.landing_snapshot_prefix("salaries", day, landed_at) + SNAPSHOT_FILE, relabelled)
+    store.put_parquet(layout.landing_snapshot_key("salaries", day, landed_at), relabelled)
 
     later = run_pipeline_cli("run", "--start", DAY, "--end", DAY, "--as-of-mode", "lock", "--store", url)
     summary = latest_summary(store)

@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from steps.pipeline.slate import settle_time
+from steps.pipeline.settle import settle_time
 from steps.runtime import layout
 from steps.runtime.manifest import list_manifests, read_manifest
 from steps.runtime.partition import PartitionKey

@@ -18,10 +18,10 @@ from steps.runtime.store import open_store
 from tests.argo_rules import sample_item, sample_shared
 from tests.chart import CHART, by_kind, chart_objects, helm_binary
 from tests.strict import REPO, reference_errors, strict_errors
-from workflows import argo
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
-from workflows.render import compact_dump, dump, generated_objects, helmify, render
+from workflows.argo import build as argo
+from workflows.argo.render import compact_dump, dump, generated_objects, helmify, render
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()

@@ -38,10 +38,10 @@ from tests.integration.test_argo_rules import (  # the local runner's side, shar
 )
 from tests.kube import KubeAPIServer
 from tests.strict import strict_errors
-from workflows import argo
-from workflows.config import load_config
-from workflows.graph import GraphError, build_graph, pipeline_graph
-from workflows.plan import Plan
+from workflows.argo import build as argo
+from workflows.dag.config import load_config
+from workflows.dag.graph import GraphError, build_graph, pipeline_graph
+from workflows.dag.plan import Plan
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()

@@ -11,12 +11,13 @@ import pytest
 import yaml
 
 from steps.runtime import layout
+from steps.runtime.manifest import STOPPED_SHORT
 from tests.argo_pod import controller_config
 from tests.argo_rules import sample_item, sample_shared
 from tests.chart import by_kind, chart_objects
-from workflows import argo
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
+from workflows.argo import build as argo
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()
@@ -340,6 +341,53 @@ def test_range_gauges_emit_only_when_their_figure_was_written() -> None:
 
 
 def test_the_outcome_expression_names_every_outcome() -> None:
-    for outcome in ("'ran'", "'reused'", "'skipped'", "'failed'"):
+    for outcome in ("'ran'", "'reused'", "'not_due'", "'not_promoted'", "'failed'"):
         assert outcome in argo.STEP_OUTCOME
     assert argo.STEP_OUTCOME.startswith("{{=") and argo.STEP_OUTCOME.count("{{") == 1
+
+
+def _outcome_of(status: str, reused: bool) -> str:
+    """The outcome expression evaluated for given outputs (its `==`, `? :` and parentheses)."""
+    text = argo.STEP_OUTCOME.removeprefix("{{=").removesuffix("}}")
+    text = text.replace("jsonpath(outputs.parameters.summary, '$.reused') == true", str(reused))
+    tokens = re.findall(
+        r"'[^']*'|True|False|==|[?:()]", text.replace("outputs.parameters.status", repr(status))
+    )
+
+    def ternary(i: int) -> tuple[object, int]:
+        cond, i = equality(i)
+        if i < len(tokens) and tokens[i] == "?":
+            yes, i = ternary(i + 1)
+            assert tokens[i] == ":"
+            no, i = ternary(i + 1)
+            return (yes if cond else no), i
+        return cond, i
+
+    def equality(i: int) -> tuple[object, int]:
+        left, i = primary(i)
+        if i < len(tokens) and tokens[i] == "==":
+            right, i = primary(i + 1)
+            return left == right, i
+        return left, i
+
+    def primary(i: int) -> tuple[object, int]:
+        if tokens[i] == "(":
+            value, i = ternary(i + 1)
+            assert tokens[i] == ")"
+            return value, i + 1
+        return (tokens[i] == "True") if tokens[i] in ("True", "False") else tokens[i].strip("'"), i + 1
+
+    value, end = ternary(0)
+    assert end == len(tokens)
+    return str(value)
+
+
+def test_the_outcome_label_is_the_local_runners_word_for_each_status() -> None:
+    """A step's status output as the manifest says it, labelled as the local runner's task
+    result says it (docs/decisions.md D21); a missing status (the default) counts as failed."""
+    assert _outcome_of("success", reused=False) == "ran"
+    assert _outcome_of("success", reused=True) == "reused"
+    for word in STOPPED_SHORT:
+        assert _outcome_of(word, reused=False) == word
+    assert _outcome_of("failed", reused=False) == "failed"
+    assert _outcome_of("unknown", reused=False) == "failed"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from steps.runtime.manifest import STOPPED_SHORT
 from steps.runtime.store import Store, open_store
 from tests.argo_rules import (
     Unresolved,
@@ -28,11 +29,11 @@ from tests.argo_rules import (
     volume_errors,
 )
 from tests.chart import by_kind, chart_objects
-from workflows import argo
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
-from workflows.local import LocalRunner, TaskResult
-from workflows.plan import Plan, PlannedStep, expand_draft_groups, make_plan
+from workflows.argo import build as argo
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
+from workflows.dag.plan import Plan, PlannedStep, expand_draft_groups, make_plan
+from workflows.local.runner import LocalRunner, TaskResult
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()
@@ -214,10 +215,12 @@ def argo_outcome(pattern: dict[str, str]) -> tuple[dict[tuple[str, str | None], 
     return out, dag
 
 
-# What the local runner calls each Argo phase of a task.
+# What the local runner calls each Argo phase of a task. A step that stopped short ran (its
+# status output says how); one held back after it is Skipped by its `when`.
 AGREES = {
     "success": {"Succeeded"},
-    "skipped": {"Succeeded", "Skipped"},  # skipped itself (ran, status=skipped) or after a skip
+    "not_due": {"Succeeded", "Skipped"},
+    "not_promoted": {"Succeeded", "Skipped"},
     "failed": {"Failed"},
     "blocked": {"Omitted"},
 }
@@ -232,15 +235,18 @@ def outcome_patterns() -> list[dict[str, str]]:
     ]
     patterns: list[dict[str, str]] = [{}]
     patterns += [{n: "failed"} for n in names]
-    patterns += [{s: "skipped"} for s in skippers]
-    patterns += [{s: "skipped", n: "failed"} for s in skippers for n in names if n != s]
+    # Every may-skip step stopping short either way: both runners must hold back the same.
+    patterns += [{s: word} for s in skippers for word in STOPPED_SHORT]
+    patterns += [{s: "not_due", n: "failed"} for s in skippers for n in names if n != s]
     patterns += [
-        {"tracking.scrape": status} for status in ("failed", "skipped")
+        {"tracking.scrape": status} for status in ("failed", *STOPPED_SHORT)
     ]  # a window holds nothing back
     rng = random.Random(12)
     for _ in range(60):
         pattern = {n: "failed" for n in rng.sample(names, rng.randint(1, 4))}
-        pattern.update({s: "skipped" for s in skippers if rng.random() < 0.5 and s not in pattern})
+        pattern.update(
+            {s: rng.choice(STOPPED_SHORT) for s in skippers if rng.random() < 0.5 and s not in pattern}
+        )
         patterns.append(pattern)
     return patterns
 
@@ -259,17 +265,32 @@ def test_local_runner_and_compiled_dag_agree_on_every_outcome(slate_plan: Plan, 
         assert (dag_phase == "Failed") == failed_locally, (pattern, dag_phase)
 
 
-def test_a_daily_run_before_box_scores_settle_is_green_with_labels_skipped(
+def test_a_daily_run_before_box_scores_settle_is_green_with_labels_not_due(
     slate_plan: Plan, tmp_path: Path
 ) -> None:
-    pattern = {"labels.boxscores": "skipped"}
+    pattern = {"labels.boxscores": "not_due"}
     phases, dag_phase = argo_outcome(pattern)
     assert dag_phase == "Succeeded"
     downstream = GRAPH.downstream("labels.boxscores")
     assert downstream and all(phases[(a, None)] == "Skipped" for a in downstream), phases
     local = local_outcome(pattern, slate_plan, tmp_path)
-    assert all(local[(a, None)] == ("skipped", False) for a in downstream)
+    assert local[("labels.boxscores", None)] == ("not_due", True)
+    assert all(local[(a, None)] == ("not_due", False) for a in downstream)
     assert all(p == "Succeeded" for (a, _), p in phases.items() if a not in downstream)
+
+
+def test_a_late_backfill_not_promoted_is_green_and_holds_nothing_back(
+    slate_plan: Plan, tmp_path: Path
+) -> None:
+    """A run with an older as-of than the current one: promote leaves the pointer, says
+    not_promoted, and the slate's fan-in still runs, on both runners."""
+    pattern = {"promote@g1": "not_promoted"}
+    phases, dag_phase = argo_outcome(pattern)
+    local = local_outcome(pattern, slate_plan, tmp_path)
+    assert dag_phase == "Succeeded" and all(p == "Succeeded" for p in phases.values()), phases
+    assert local[("promote", "g1")] == ("not_promoted", True)
+    assert local[("promote", "g2")][0] == "success"
+    assert {s for (a, g), (s, _) in local.items() if (a, g) != ("promote", "g1")} == {"success"}
 
 
 def test_one_draft_group_failing_holds_back_only_its_own_steps_and_the_slates_fan_in(
@@ -299,7 +320,7 @@ def test_bare_depends_alone_would_run_steps_after_a_skip() -> None:
         stripped,
         lambda t, g: (
             "Succeeded",
-            {"status": "skipped" if t == "labels-boxscores" else "success", "draft_groups": "[]"},
+            {"status": "not_due" if t == "labels-boxscores" else "success", "draft_groups": "[]"},
         ),
         PARTITION_TEMPLATES,
     )
@@ -329,13 +350,13 @@ def test_a_when_on_a_skipped_tasks_output_is_unresolved() -> None:
         "dag": {
             "tasks": [
                 {"name": "a"},
-                {"name": "b", "depends": "a", "when": "'{{tasks.a.outputs.parameters.status}}' != 'skipped'"},
-                {"name": "c", "depends": "b", "when": "'{{tasks.b.outputs.parameters.status}}' != 'skipped'"},
+                {"name": "b", "depends": "a", "when": "'{{tasks.a.outputs.parameters.status}}' == 'success'"},
+                {"name": "c", "depends": "b", "when": "'{{tasks.b.outputs.parameters.status}}' == 'success'"},
             ]
         }
     }
     with pytest.raises(Unresolved):
-        simulate_dag(template, lambda t, g: ("Succeeded", {"status": "skipped"}))
+        simulate_dag(template, lambda t, g: ("Succeeded", {"status": "not_due"}))
 
 
 def test_every_when_reads_an_ancestor_that_always_runs() -> None:

@@ -31,9 +31,9 @@ from tests.chart import CHART, by_kind, chart_objects, helm_binary
 from tests.helpers import run_pipeline_cli
 from tests.kube import KubeAPIServer, kubectl_binary, kustomize_binary
 from tests.strict import ARGO, REPO
-from workflows import argo
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
+from workflows.argo import build as argo
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()

@@ -17,7 +17,7 @@ from steps.runtime.step import StepSpec, execute
 from steps.runtime.store import Store
 from steps.runtime.timefmt import utc_now
 from tests.helpers import run_pipeline_cli
-from workflows.gc import RangeInFlight, delete_candidates, plan_gc
+from workflows.observe.gc import RangeInFlight, delete_candidates, plan_gc
 
 DAY = "2024-11-18"
 UP, FINAL = "toy.up", "toy.final"

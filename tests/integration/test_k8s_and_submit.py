@@ -14,9 +14,9 @@ from steps.runtime.store import open_store
 from tests.chart import by_kind, chart_objects
 from tests.helpers import run_pipeline_cli
 from tests.strict import strict_errors
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
-from workflows.render import generated_objects
+from workflows.argo.render import generated_objects
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
 
 CONFIG = load_config()
 K8S_VERSION = "1.33"
@@ -230,7 +230,7 @@ def test_submit_reads_server_token_and_namespace_from_the_environment(
 
 
 def test_argo_server_settings() -> None:
-    from workflows.cluster import ArgoServerSettings, ClusterError
+    from workflows.argo.cluster import ArgoServerSettings, ClusterError
 
     assert ArgoServerSettings.resolve("localhost:2746", None, None, None).url == "https://localhost:2746"
     skip = ArgoServerSettings.resolve("localhost:2746", "Bearer x", True, None)
@@ -252,7 +252,7 @@ def _child_entrypoint(workflow: dict) -> str | None:
 
 
 def test_pack_range_picks_by_size_unless_told() -> None:
-    from workflows.argo import pack_range
+    from workflows.argo.build import pack_range
 
     threshold = CONFIG.argo.pack_from_partitions
     assert pack_range(threshold - 1, CONFIG) == (

@@ -10,7 +10,6 @@ import pandas as pd
 
 from steps.pipeline.script import script_step
 from steps.runtime import layout
-from steps.runtime.asof import SNAPSHOT_FILE
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.step import execute
@@ -89,7 +88,7 @@ def test_landing_contract_break_fails_ingest_and_promotes_nothing(seeded: str) -
 
 
 def _land(store, source: str, day: date, at: datetime, frame: pd.DataFrame) -> None:
-    store.put_parquet(layout.landing_snapshot_prefix(source, day, at) + SNAPSHOT_FILE, frame)
+    store.put_parquet(layout.landing_snapshot_key(source, day, at), frame)
 
 
 def test_no_leakage_from_data_stamped_after_as_of(seeded: str) -> None:

@@ -11,14 +11,13 @@ import pytest
 
 from steps.runtime import layout
 from steps.runtime.errors import ManifestError, PointerRefused, PreconditionFailed, StoreUnavailable
+from steps.runtime.layout import history_key, pointer_key
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import (
     DivergentHistory,
     current_run,
-    history_key,
     list_history,
-    pointer_key,
     promote,
     read_pointer,
     rollback,

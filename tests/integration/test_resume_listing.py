@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from steps.runtime import layout
-from steps.runtime.asof import SNAPSHOT_FILE
 from steps.runtime.manifest import (
     EnvironmentRecord,
     ErrorRecord,
@@ -27,9 +26,9 @@ from steps.runtime.partition import Partition, PartitionKey
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import ObjectInfo, Store, content_hash, frame_to_parquet
 from steps.runtime.store.local import LocalStore
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
-from workflows.plan import Plan, PlannedStep, make_plan, source_selections
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
+from workflows.dag.plan import Plan, PlannedStep, make_plan, source_selections
 
 DAYS = (date(2024, 11, 12), date(2024, 11, 13))
 GROUP = "dg-1"
@@ -133,8 +132,9 @@ def resumable(store: Store) -> Store:
                 "away_team": ["NYK"],
             }
         )
-        snapshot = layout.landing_snapshot_prefix("schedule", day, datetime(2024, 8, 1, tzinfo=UTC))
-        store.put_parquet(snapshot + SNAPSHOT_FILE, frame)
+        store.put_parquet(
+            layout.landing_snapshot_key("schedule", day, datetime(2024, 8, 1, tzinfo=UTC)), frame
+        )
     first = plan(store).nodes
     for node in first.values():
         succeed(store, node)
@@ -232,7 +232,7 @@ def test_a_fresh_range_plans_everything_without_reading(store: Store) -> None:
         }
     )
     store.put_parquet(
-        layout.landing_snapshot_prefix("schedule", day, datetime(2024, 8, 1, tzinfo=UTC)) + SNAPSHOT_FILE,
+        layout.landing_snapshot_key("schedule", day, datetime(2024, 8, 1, tzinfo=UTC)),
         frame,
     )
     counting = Counting(store)

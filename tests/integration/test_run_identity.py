@@ -21,10 +21,10 @@ from steps.runtime.step import StepSpec, execute
 from steps.runtime.store import Store, frame_to_parquet, open_store
 from tests.helpers import latest_summary, run_steps_cli
 from workflows.cli.ranges import execute_range
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
-from workflows.local import LocalRunner
-from workflows.warm import TIMED_OUT, WarmWorker, run_subprocess
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
+from workflows.local.runner import LocalRunner
+from workflows.local.warm import TIMED_OUT, WarmWorker, run_subprocess
 
 DAY = "2024-11-18"
 EARLY, LATE = "2024-11-18T20:00:00Z", "2024-11-18T23:30:00Z"

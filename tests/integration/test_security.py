@@ -13,9 +13,9 @@ from steps.runtime import layout
 from steps.runtime.errors import InvalidPartition
 from steps.runtime.partition import Partition
 from tests.strict import REPO
-from workflows.config import load_config
-from workflows.graph import pipeline_graph
-from workflows.render import dump, generated_objects, rendered_files
+from workflows.argo.render import dump, generated_objects, rendered_files
+from workflows.dag.config import load_config
+from workflows.dag.graph import pipeline_graph
 
 SECRET_PATTERNS = [
     (re.compile(r"AKIA[0-9A-Z]{16}"), "an AWS access key id"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -196,18 +197,88 @@ def test_deterministic_errors_are_not_retryable(error: str) -> None:
 
 
 def test_an_undeclared_skip_fails(store: Store) -> None:
-    from steps.runtime.step import SkipPartition
+    from steps.runtime.step import NotDue
 
     def run(ctx: object) -> None:
-        raise SkipPartition("nothing to do")
+        raise NotDue("nothing to do")
 
     spec = StepSpec(asset="t.undeclared", run=run, description="skips without saying so")
     manifest = execute(spec, part(), store, correlation_id="c")
     assert manifest.status == "failed" and manifest.error.type == "UndeclaredSkip"
+    assert "not_due" in manifest.error.message
     declared = execute(
         StepSpec(asset="t.declared", run=run, description="may skip", may_skip=True),
         part(),
         store,
         correlation_id="c",
     )
-    assert declared.status == "skipped"
+    assert declared.status == "not_due"
+
+
+@pytest.mark.parametrize(("raised", "status"), [("NotDue", "not_due"), ("NotPromoted", "not_promoted")])
+def test_a_step_that_stops_short_says_how_and_why(store: Store, raised: str, status: str) -> None:
+    """The manifest status names the way it stopped, and a check of that name says why (what
+    the local runner shows as the reason); nothing is written."""
+    from steps.runtime import step
+
+    def run(ctx: object) -> None:
+        raise getattr(step, raised)("the reason")
+
+    spec = StepSpec(asset="t.short", run=run, description="stops short", may_skip=True)
+    manifest = execute(spec, part(), store, correlation_id="c")
+    assert manifest.status == status and manifest.error is None and manifest.outputs == []
+    assert [(c.name, c.passed, c.detail) for c in manifest.checks] == [(status, True, "the reason")]
+    assert read_manifest(store, "t.short", part().key) == manifest
+
+
+def _write_as_before_d21(store: Store, asset: str, reason: str) -> None:
+    """A manifest and mark as written before D21: status `skipped`, its reason in a check
+    named `not_due`, whichever way the step had stopped."""
+    from steps.runtime.manifest import latest_marks, partition_identity
+    from steps.runtime.step import NotDue
+
+    def run(ctx: object) -> None:
+        raise NotDue(reason)
+
+    manifest = execute(
+        StepSpec(asset=asset, run=run, description="t", may_skip=True), part(), store, correlation_id="c"
+    )
+    body = manifest.model_dump(mode="json")
+    body["status"] = "skipped"
+    body["checks"] = [{**c, "name": "not_due"} for c in body["checks"]]
+    key = layout.manifest_key(asset, part().key)
+    for listed in list(store.list(layout.manifest_run_prefix(asset, part().key))):
+        if "/state/" in listed.key:
+            store.delete(listed.key)
+    etag = store.put_bytes(key, json.dumps(body).encode())
+    mark = layout.ManifestMark(
+        "skipped", partition_identity(manifest.partition), etag, "", manifest.attempt_id or ""
+    )
+    mark_key = layout.manifest_mark_key(asset, part().key, mark)
+    assert mark_key is not None
+    store.put_bytes(mark_key, b"")
+    run_prefix = layout.manifest_run_prefix(asset, part().key)
+    assert latest_marks(store.list(run_prefix)) == {run_prefix: None}  # the old mark does not vouch
+
+
+def test_manifests_and_marks_written_before_d21_still_read(store: Store) -> None:
+    from workflows.dag.plan import PlannedStep, decide, observe
+
+    _write_as_before_d21(store, "t.labels", "box scores for 2024-11-18 settle at 2024-11-19T17:00:00Z")
+    _write_as_before_d21(store, "t.promote", "not promoted: a newer run is current")
+    labels = read_manifest(store, "t.labels", part().key)
+    promote = read_manifest(store, "t.promote", part().key)
+    assert labels is not None and labels.status == "not_due"
+    assert [c.name for c in labels.checks] == ["not_due"]
+    assert promote is not None and promote.status == "not_promoted"
+    assert [(c.name, c.detail) for c in promote.checks] == [
+        ("not_promoted", "not promoted: a newer run is current")
+    ]
+    # Resume reads each (its old mark cannot say which word) and runs it again, saying why.
+    nodes = [PlannedStep(a, part(), "run", "", None) for a in ("t.labels", "t.promote")]
+    seen = observe(store, nodes)
+    reasons = [decide(n.asset, seen[n.id], resume=True) for n in nodes]
+    assert [(r.action, r.reason) for r in reasons] == [
+        ("run", "previously not due"),
+        ("run", "previously not promoted"),
+    ]

@@ -22,6 +22,7 @@ from steps.pipeline.health import (
 )
 from steps.registry import get_step
 from steps.runtime import layout
+from steps.runtime.layout import history_key, pointer_key
 from steps.runtime.manifest import (
     CheckRecord,
     EnvironmentRecord,
@@ -32,7 +33,7 @@ from steps.runtime.manifest import (
     write_manifest,
 )
 from steps.runtime.partition import Partition, PartitionKey
-from steps.runtime.pointer import Pointer, current_run, history_key, pointer_key
+from steps.runtime.pointer import Pointer, current_run
 from steps.runtime.step import execute
 from steps.runtime.store import Store, dumps_json, open_store
 

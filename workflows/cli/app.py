@@ -15,7 +15,7 @@ from steps.runtime import layout
 from steps.runtime.errors import PipelineError
 from steps.runtime.partition import parse_game_date
 from steps.runtime.store import Store
-from workflows.config import PipelineConfig
+from workflows.dag.config import PipelineConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -63,5 +63,8 @@ GROUP_HELP = "The draft group, for a step with one partition per draft group"
 
 def draft_groups_on(target: Store, asset: str, game_date: date) -> list[str]:
     """The draft groups an asset has partitions for on a date (one listing)."""
-    prefix = layout.manifest_date_prefix(asset, game_date)
-    return sorted(d[len(prefix) :].strip("/").removeprefix("draft_group=") for d in target.list_dirs(prefix))
+    folders = (
+        layout.parse_manifest_scope_prefix(d)
+        for d in target.list_dirs(layout.manifest_date_prefix(asset, game_date))
+    )
+    return sorted(f[1].draft_group_id for f in folders if f is not None and f[1].draft_group_id is not None)

@@ -16,18 +16,18 @@ from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store, open_store
 from steps.runtime.termination import report_termination
 from steps.runtime.timefmt import utc_now
-from workflows import argo
-from workflows.catchup import catch_up_annotator
+from workflows.argo import build as argo
+from workflows.argo.cluster import ArgoServerSettings, apply_custom_object, kube_api_client, workflows_service
+from workflows.argo.render import render as render_files
 from workflows.cli.app import STORE_HELP, app, console, default_store, err_console, fail, parse_date, today_et
-from workflows.cluster import ArgoServerSettings, apply_custom_object, kube_api_client, workflows_service
-from workflows.config import load_config
-from workflows.graph import build_graph, pipeline_graph
-from workflows.ids import new_backfill_id
-from workflows.local import TaskResult, held_back
-from workflows.plan import NodeId, Plan, make_plan, node_label
-from workflows.planrecord import as_plan, plan_key, read_plan, record_plan
-from workflows.render import render as render_files
-from workflows.summary import Summary, build_summary, write_summary
+from workflows.dag.catchup import catch_up_annotator
+from workflows.dag.config import load_config
+from workflows.dag.graph import build_graph, pipeline_graph
+from workflows.dag.ids import new_backfill_id
+from workflows.dag.plan import NodeId, Plan, make_plan, node_label
+from workflows.dag.planrecord import as_plan, read_plan, record_plan
+from workflows.local.runner import TaskResult, held_back
+from workflows.observe.summary import Summary, build_summary, write_summary
 
 cron_app = typer.Typer(
     help="The daily CronWorkflow on the cluster.", no_args_is_help=True, rich_markup_mode=None
@@ -118,7 +118,7 @@ def plan(
 def results_from_manifests(plan_obj: Plan, store: Store) -> list[TaskResult]:
     """What happened, read back from the manifests (how the Argo path learns outcomes): a
     step partition without a manifest was held back (Argo omitted or skipped it) when what it
-    reads failed or skipped, and never finished otherwise."""
+    reads failed or stopped short (not_due), and never finished otherwise."""
     found: dict[NodeId, TaskResult] = {}
 
     def outcome(node_id: NodeId) -> TaskResult:
@@ -145,14 +145,8 @@ def results_from_manifests(plan_obj: Plan, store: Store) -> list[TaskResult]:
             else:
                 result.error_type, result.error = "NotRun", "no manifest: the step never finished"
         else:
-            result.status = manifest.status
+            result.take_manifest(manifest)
             result.attempts = manifest.attempt
-            result.duration_s = manifest.timing.duration_s
-            result.metrics = dict(manifest.metrics)
-            result.gaps = [g.detail for g in manifest.gaps]
-            result.manifest_key = layout.manifest_key(node.asset, p.key)
-            if manifest.error:
-                result.error_type, result.error = manifest.error.type, manifest.error.message
         found[node_id] = result
         return result
 
@@ -233,7 +227,7 @@ def summarize(
 
 
 def range_figures(summary: Summary) -> dict[str, str]:
-    """The figures the exit handler's metrics read (workflows/argo.py RANGE_FIGURES); one that
+    """The figures the exit handler's metrics read (workflows/argo/names.py RANGE_FIGURES); one that
     does not apply (no accuracy yet, nothing planned) is left out, so no metric reads it."""
     p = summary.partitions
     planned = p.get("planned", 0)
@@ -261,7 +255,7 @@ def publish_summary(
     """The exit handler's files for Argo: summary.json and the HTML report (output artifacts
     the UI opens), and the range figures (output parameters its metrics read). Best effort: the
     artifacts are optional, so a report that cannot be built is said and skipped, never fatal."""
-    from workflows.report import publish_range_report
+    from workflows.observe.report import publish_range_report
 
     data = summary.model_dump(mode="json")
     if summary_file is not None:
@@ -319,7 +313,7 @@ def submit(
 ) -> None:
     """Submit a range of dates to Argo as one range Workflow (chunked child workflows)."""
     from steps.runtime.partition import parse_as_of
-    from workflows.render import dump
+    from workflows.argo.render import dump
 
     try:
         config = load_config(config_path)
@@ -393,7 +387,7 @@ def submit(
         except Exception as exc:  # the server said no, or was unreachable
             # A refused submit leaves nothing behind: the plan is recorded only for a workflow
             # that exists (the summary reads it), so drop it again.
-            target.delete(plan_key(backfill_id))
+            target.delete(layout.plan_key(backfill_id))
             raise fail(f"Argo Server refused or did not answer: {exc}", 1) from None
     except PipelineError as exc:
         raise fail(str(exc)) from None

@@ -21,7 +21,7 @@ from workflows.cli.app import (
     fail,
     parse_date,
 )
-from workflows.graph import pipeline_graph
+from workflows.dag.graph import pipeline_graph
 
 
 # ---- status, report ----------------------------------------------------------------------
@@ -34,7 +34,7 @@ def status(
     """Partitions by steps: status, duration, the current pointer and the latest attempt
     (flagged when a rerun made after the pointer's attempt failed)."""
     from steps.runtime.manifest import Manifest
-    from workflows.status import GLYPHS, collect, error_line, glyphs, slate_steps
+    from workflows.observe.status import GLYPHS, collect, error_line, glyphs, slate_steps
 
     try:
         target = open_store(store or default_store())
@@ -116,15 +116,15 @@ def report(
     store: str = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """One self-contained HTML page: timeline, durations, failures by cause, gaps, pointers."""
-    from workflows.report import build_report, range_report
-    from workflows.status import collect
+    from workflows.observe.report import build_report, range_report
+    from workflows.observe.status import collect
 
     try:
         target = open_store(store or default_store())
         graph = pipeline_graph()
         if backfill:
             summary = target.get_json(
-                layout.backfill_key(check_token(backfill, "backfill id"), "summary.json")
+                layout.backfill_key(check_token(backfill, "backfill id"), layout.SUMMARY_FILE)
             )
             page = range_report(target, graph, summary)
         else:
@@ -154,7 +154,7 @@ def verify(
 ) -> None:
     """Recompute a promoted partition in a scratch prefix and compare every output's content
     hash with its manifest's. Exits 1 naming each step and output that differs."""
-    from workflows.verify import verify as verify_partition
+    from workflows.observe.verify import verify as verify_partition
 
     try:
         target = open_store(store or default_store())

@@ -104,7 +104,9 @@ def show(
     if as_json:
         console.print_json(manifest.model_dump_json())
         return
-    colour = {"success": "green", "failed": "red", "skipped": "yellow"}[manifest.status]
+    colour = {"success": "green", "failed": "red", "not_due": "yellow", "not_promoted": "blue"}[
+        manifest.status
+    ]
     console.print(
         f"[bold]{manifest.asset}[/] {key.describe()} run [bold]{rid}[/]: [{colour}]{manifest.status}[/] in {manifest.timing.duration_s:.2f}s (attempt {manifest.attempt})",
         highlight=False,
@@ -235,7 +237,7 @@ def gc(
 ) -> None:
     """Delete run prefixes and superseded attempts that no pointer or referenced manifest names
     (docs/runbooks/gc.md). A dry run unless --delete; refuses (exit 2) while a range is in flight."""
-    from workflows.gc import delete_candidates, plan_gc
+    from workflows.observe.gc import delete_candidates, plan_gc
 
     try:
         target = open_store(store or default_store())

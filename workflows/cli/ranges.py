@@ -27,23 +27,23 @@ from workflows.cli.app import (
     parse_date,
     today_et,
 )
-from workflows.config import PipelineConfig, load_config
-from workflows.graph import Graph, check_limits, pipeline_graph
-from workflows.ids import new_backfill_id
-from workflows.local import LocalRunner, Mode, TaskResult
-from workflows.plan import AsOfMode, Plan, make_plan, source_selections
-from workflows.summary import Summary, build_summary, write_summary
+from workflows.dag.config import PipelineConfig, load_config
+from workflows.dag.graph import Graph, check_limits, pipeline_graph
+from workflows.dag.ids import new_backfill_id
+from workflows.dag.plan import AsOfMode, Plan, make_plan, source_selections
+from workflows.local.runner import LocalRunner, Mode, TaskResult
+from workflows.observe.summary import Summary, build_summary, write_summary
 
 
 # ---- run ----------------------------------------------------------------------------------
 def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
     table = Table(title="Plan" + (" (dry run: nothing will be executed or written)" if dry_run else ""))
-    for column in ("game_date", "run_id", "as of (UTC)", "to run", "skipped (why)", "run (why)"):
+    for column in ("game_date", "run_id", "as of (UTC)", "to run", "reused (why)", "run (why)"):
         table.add_column(column)
     for planned in plan.partitions:
         p = planned.partition
         nodes = plan.slate_nodes(p.game_date)
-        skipped = [n for n in nodes if n.action == "skip"]
+        reused = [n for n in nodes if n.action == "reuse"]
         run = [n for n in nodes if n.action == "run"]
         reasons_run = sorted({n.reason for n in run})
         table.add_row(
@@ -52,7 +52,7 @@ def _print_plan(plan: Plan, store: Store, *, dry_run: bool) -> None:
             p.as_of_iso(),
             f"{len(run)}/{len(nodes)}"
             + (f" {', '.join(n.label for n in run)}" if 0 < len(run) < len(nodes) else ""),
-            f"{len(skipped)} ({skipped[0].reason})" if skipped else "0",
+            f"{len(reused)} ({reused[0].reason})" if reused else "0",
             "; ".join(reasons_run) + (f" [{planned.note}]" if planned.note else ""),
         )
     console.print(table)
@@ -113,12 +113,22 @@ def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> Non
     p = summary.partitions
     console.print(
         f"\n[bold]Backfill {summary.backfill_id}[/] ({summary.kind}): {p['planned']} partitions, "
-        f"{p['succeeded']} succeeded, {p['failed']} failed, {p['reused']} already done, "
+        f"{p['succeeded']} succeeded, {p['failed']} failed, {p['reused']} reused, "
         f"{p['no_slate']} without a slate; {summary.wall_s:.1f}s",
         highlight=False,
     )
     table = Table(title="Steps")
-    for column in ("step", "ran", "reused", "failed", "blocked", "mean s", "total s"):
+    for column in (
+        "step",
+        "ran",
+        "reused",
+        "failed",
+        "blocked",
+        "not_due",
+        "not_promoted",
+        "mean s",
+        "total s",
+    ):
         table.add_column(column, justify="right" if column != "step" else "left")
     for asset, s in summary.steps.items():
         table.add_row(
@@ -127,6 +137,8 @@ def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> Non
             str(s.reused),
             str(s.failed),
             str(s.blocked),
+            str(s.not_due),
+            str(s.not_promoted),
             f"{s.mean_s:.2f}",
             f"{s.total_s:.2f}",
         )
@@ -159,7 +171,7 @@ def _print_summary(summary: Summary, keys: tuple[str, str], store: Store) -> Non
 def _publish_report(store: Store, graph: Graph, summary: Summary) -> None:
     """The range's HTML report beside its summary, as the Argo exit handler stores it. Best
     effort: a report that cannot be built is said, never fatal to the range."""
-    from workflows.report import publish_range_report
+    from workflows.observe.report import publish_range_report
 
     try:
         publish_range_report(store, graph, summary.model_dump(mode="json"))
@@ -358,7 +370,9 @@ def run(
     as_of_mode: str = typer.Option("pretip", "--as-of-mode", help="pretip | lock | custom"),
     as_of_ts: str | None = typer.Option(None, "--as-of-ts", help="UTC as-of for --as-of-mode custom"),
     max_parallel: int | None = typer.Option(None, "--max-parallel", min=1, help="Steps running at once"),
-    resume: bool = typer.Option(True, "--resume/--no-resume", help="Skip steps with a success manifest"),
+    resume: bool = typer.Option(
+        True, "--resume/--no-resume", help="Reuse steps with a success manifest (they do not run)"
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run/--no-dry-run", help="Print the plan; execute and write nothing"
     ),
@@ -393,7 +407,7 @@ def run(
     ),
 ) -> None:
     """Run a range of slate dates through the DAG: a daily run is a range of one."""
-    from workflows.catchup import catch_up_annotator
+    from workflows.dag.catchup import catch_up_annotator
 
     try:
         config = load_config(config_path)
@@ -406,7 +420,7 @@ def run(
         if worlds is not None and worlds <= 0:
             raise fail(f"--worlds must be positive, got {worlds}")
         if profile is not None:
-            from steps.pipeline.slate import profile_scale
+            from steps.pipeline.sim_params import profile_scale
 
             check_token(profile, "profile")
             profile_scale(profile)

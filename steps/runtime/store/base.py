@@ -11,8 +11,7 @@ import hashlib
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -22,11 +21,41 @@ import pyarrow.parquet as pq
 from steps.runtime.errors import CorruptObject, StoreError
 
 
-@dataclass(frozen=True)
 class ObjectInfo:
-    key: str
-    size: int
-    etag: str
+    """A stored object as a listing or stat sees it. A backend whose ETag costs a lookup may
+    pass `etag_of` instead of `etag`: it is called once, when a caller first asks, since most
+    listings (landing sources, history) never do."""
+
+    __slots__ = ("_etag", "_etag_of", "key", "size")
+
+    def __init__(
+        self, key: str, size: int, etag: str | None = None, *, etag_of: Callable[[], str] | None = None
+    ) -> None:
+        if (etag is None) == (etag_of is None):
+            raise ValueError("an ObjectInfo takes its etag or a way to look it up, not both or neither")
+        self.key = key
+        self.size = size
+        self._etag = etag
+        self._etag_of = etag_of
+
+    @property
+    def etag(self) -> str:
+        if self._etag is None:
+            assert self._etag_of is not None  # the constructor's rule
+            self._etag = self._etag_of()
+        return self._etag
+
+    def _identity(self) -> tuple[str, int, str]:
+        return (self.key, self.size, self.etag)
+
+    def __eq__(self, other: object) -> bool:
+        return self._identity() == other._identity() if isinstance(other, ObjectInfo) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __repr__(self) -> str:
+        return f"ObjectInfo(key={self.key!r}, size={self.size}, etag={self.etag!r})"
 
 
 def check_key(key: str) -> str:

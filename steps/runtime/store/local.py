@@ -22,15 +22,17 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
+from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound, PreconditionFailed, StoreError
 from steps.runtime.store.base import ObjectInfo, Store, check_key, check_prefix, prefix_end
 
 _SCRATCH = ".tmp"
 _LOCKS = ".locks"  # per-key lock files of stores written before locks moved onto the objects
-_UNSYNCED = ("events/", "logs/")
+_UNSYNCED = (layout.EVENTS, layout.LOGS)
 _ETAGS = ".etags"
 _HIDDEN = {_SCRATCH, _LOCKS, _ETAGS}
 
@@ -44,31 +46,7 @@ def _durable(key: str, data: bytes) -> bool:
     empty object (a manifest mark: no bytes to lose)."""
     if not data or key.startswith(_UNSYNCED):
         return False
-    return not (key.startswith("manifests/") and key.endswith("/manifest.json"))
-
-
-class _Listed(ObjectInfo):
-    """A listed object whose ETag is looked up only when a caller asks for it: most listings
-    (landing sources, history) never do, and then cost no more than the walk."""
-
-    def __init__(self, key: str, size: int, etag_of: Callable[[], str]) -> None:
-        object.__setattr__(self, "key", key)
-        object.__setattr__(self, "size", size)
-        object.__setattr__(self, "_etag_of", etag_of)
-        object.__setattr__(self, "_etag", None)
-
-    @property
-    def etag(self) -> str:  # type: ignore[override]
-        if self._etag is None:
-            object.__setattr__(self, "_etag", self._etag_of())
-        return self._etag  # type: ignore[no-any-return]
-
-    def __eq__(self, other: object) -> bool:  # equal to the same ObjectInfo built eagerly
-        if not isinstance(other, ObjectInfo):
-            return NotImplemented
-        return (self.key, self.size, self.etag) == (other.key, other.size, other.etag)
-
-    __hash__ = ObjectInfo.__hash__
+    return layout.parse_manifest_key(key) is None
 
 
 class _KeyExists(Exception):
@@ -274,7 +252,7 @@ class LocalStore(Store):
             except FileNotFoundError:
                 continue  # deleted while we walked
         for key, path, st in sorted(found, key=lambda f: f[0]):
-            yield _Listed(key, st.st_size, lambda k=key, p=path, s=st: self._etag_listed(k, Path(p), s))
+            yield ObjectInfo(key, st.st_size, etag_of=partial(self._etag_listed, key, Path(path), st))
 
     def _etag_listed(self, key: str, path: Path, st: os.stat_result) -> str:
         try:

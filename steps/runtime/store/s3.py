@@ -212,7 +212,7 @@ class S3Store(Store):
         """List-v2, page by page (1,000 keys each), from `start_after` on. The client's own
         listing builds a full object per key (dates parsed and all), which costs several times
         what the request does on a large listing; only the key, size and ETag are read here."""
-        query = {
+        query: dict[str, str | list[str] | tuple[str]] = {
             "list-type": "2",
             "prefix": f"{self.prefix}/{prefix}" if self.prefix else prefix,
             "delimiter": "",

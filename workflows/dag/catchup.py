@@ -1,6 +1,6 @@
 """Catch-up: a daily run that looks back and heals the days that have no good run.
 
-Nothing special executes: the range simply starts N days earlier and resume skips what
+Nothing special executes: the range simply starts N days earlier and resume reuses what
 already succeeded. This module says, per day, why it is run again, and re-runs `promote`
 where a day finished but its pointer is missing.
 """
@@ -14,7 +14,7 @@ from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.pointer import current_run
 from steps.runtime.store import Store
-from workflows.plan import Plan, PlannedStep, StepPlan
+from workflows.dag.plan import Plan, PlannedStep, StepPlan
 
 FINAL_ASSET = "promote"
 
@@ -36,7 +36,7 @@ def catch_up_annotator(today: date, store: Store) -> Callable[[Plan], list[dict[
             lost = [
                 n
                 for n in promotes
-                if n.action == "skip"
+                if n.action == "reuse"
                 and current_run(store, layout.pointer_scope(PUBLISHED_ASSET, n.partition.key)) is None
             ]
             for node in lost:
@@ -48,7 +48,7 @@ def catch_up_annotator(today: date, store: Store) -> Callable[[Plan], list[dict[
                 continue
             elif failed := [n for n in to_run if n.reason.startswith("previous attempt failed")]:
                 reason = f"failed manifest: {_within_slate(failed[0])} {failed[0].reason}"
-            elif promotes and all(n.action == "skip" for n in promotes):
+            elif promotes and all(n.action == "reuse" for n in promotes):
                 reason = "post-slate steps now due"
             elif not promotes or promotes[0].reason == "no manifest yet":
                 reason = "no success manifest"

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from steps.runtime import layout
 from steps.runtime.store import Store
-from workflows.local import TaskResult
-from workflows.plan import Plan
+from workflows.dag.plan import Plan
+from workflows.local.runner import TaskResult
 
 _VOLATILE = [
     (re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?"), "<date>"),
@@ -44,6 +44,7 @@ class PartitionOutcome(BaseModel):
     failed_steps: list[str] = Field(default_factory=list)
     blocked_steps: list[str] = Field(default_factory=list)
     not_due_steps: list[str] = Field(default_factory=list)
+    not_promoted_steps: list[str] = Field(default_factory=list)
     note: str = ""
 
 
@@ -52,7 +53,8 @@ class StepStats(BaseModel):
     reused: int = 0
     failed: int = 0
     blocked: int = 0
-    skipped: int = 0
+    not_due: int = 0  # ran and stopped short, or held back after an upstream not_due
+    not_promoted: int = 0
     attempts: int = 0
     total_s: float = 0.0
     mean_s: float = 0.0
@@ -163,7 +165,8 @@ def _partition_outcomes(plan: Plan, by_slate: dict[date | None, list[TaskResult]
                 status=status,
                 failed_steps=failed,
                 blocked_steps=blocked,
-                not_due_steps=[_in_slate(r) for r in rs if r.status == "skipped"],
+                not_due_steps=[_in_slate(r) for r in rs if r.status == "not_due"],
+                not_promoted_steps=[_in_slate(r) for r in rs if r.status == "not_promoted"],
                 note=planned.note,
             )
         )
@@ -184,8 +187,10 @@ def _step_stats(results: list[TaskResult]) -> dict[str, StepStats]:
         stats.attempts += r.attempts
         if r.status == "failed":
             stats.failed += 1
-        elif r.status == "skipped":
-            stats.skipped += 1
+        elif r.status == "not_due":
+            stats.not_due += 1
+        elif r.status == "not_promoted":
+            stats.not_promoted += 1
         if r.attempts:
             stats.ran += 1
             durations[r.asset].append(r.duration_s)
@@ -318,7 +323,7 @@ def summary_csv(results: list[TaskResult]) -> str:
 
 
 def write_summary(store: Store, summary: Summary, results: list[TaskResult]) -> tuple[str, str]:
-    json_key = layout.backfill_key(summary.backfill_id, "summary.json")
+    json_key = layout.backfill_key(summary.backfill_id, layout.SUMMARY_FILE)
     csv_key = layout.backfill_key(summary.backfill_id, "summary.csv")
     store.put_json(json_key, summary.model_dump(mode="json"))
     store.put_bytes(csv_key, summary_csv(results).encode())

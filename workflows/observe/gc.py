@@ -88,38 +88,12 @@ def attempt_started(attempt_id: str) -> datetime | None:
         return None
 
 
-def _split(key: str, root: str) -> tuple[str, str, list[str]] | None:
-    """`<root>/<asset>/<k=v>/.../<rest>` -> (asset, segments, rest); None when not one."""
-    parts = key.split("/")
-    if len(parts) < 4 or parts[0] != root:
-        return None
-    segs = []
-    rest = parts[2:]
-    while rest and "=" in rest[0] and not rest[0].startswith("attempt="):
-        segs.append(rest.pop(0))
-    if not segs or not rest:
-        return None
-    try:
-        segments = PartitionKey.from_segments("/".join(segs)).segments()
-    except ValueError:
-        return None
-    return parts[1], segments, rest
-
-
-def parse_run_path(key: str) -> tuple[RunId, str | None] | None:
-    """An output (`runs/...`) or manifest (`manifests/...`) key -> (run, attempt or None)."""
-    for root in ("runs", "manifests"):
-        found = _split(key, root)
-        if found is None:
-            continue
-        asset, segments, rest = found
-        if root == "runs":
-            attempt = rest[0].removeprefix("attempt=") if rest[0].startswith("attempt=") else None
-            return (asset, segments), attempt
-        if len(rest) == 2 and rest[0] == "attempts" and rest[1].endswith(".json"):
-            return (asset, segments), rest[1].removesuffix(".json")
-        return (asset, segments), None
-    return None
+def run_of(key: str) -> tuple[RunId, str | None] | None:
+    """The run an output or manifest key belongs to, and the attempt where the key names one."""
+    run = (
+        layout.parse_run_key(key) or layout.parse_attempt_manifest_key(key) or layout.parse_manifest_key(key)
+    )
+    return ((run.asset, run.key.segments()), run.attempt) if run is not None else None
 
 
 def _mark_attempt(key: str) -> str | None:
@@ -134,21 +108,20 @@ def inventory(store: Store) -> dict[RunId, RunEntry]:
     def entry(run: RunId) -> RunEntry:
         return runs.setdefault(run, RunEntry(*run))
 
-    for info in store.list("runs/"):
-        found = parse_run_path(info.key)
-        if found:
-            entry(found[0]).outputs.setdefault(found[1], []).append(info)
-    for info in store.list("manifests/"):
-        split = _split(info.key, "manifests")
-        if split is None:
-            continue
-        asset, segments, rest = split
-        if rest == ["manifest.json"]:
-            entry((asset, segments)).latest_manifest = info
-        elif len(rest) == 2 and rest[0] == "attempts" and rest[1].endswith(".json"):
-            entry((asset, segments)).attempt_manifests[rest[1].removesuffix(".json")] = info
-        elif (listed := layout.parse_manifest_listing(info.key)) is not None and listed[1] is not None:
-            entry((asset, segments)).marks.append(info)
+    for info in store.list(layout.RUNS):
+        if (output := layout.parse_run_key(info.key)) is not None:
+            entry((output.asset, output.key.segments())).outputs.setdefault(output.attempt, []).append(info)
+    for info in store.list(layout.MANIFESTS):
+        if (latest := layout.parse_manifest_key(info.key)) is not None:
+            entry((latest.asset, latest.key.segments())).latest_manifest = info
+        elif (attempt := layout.parse_attempt_manifest_key(info.key)) is not None and attempt.attempt:
+            entry((attempt.asset, attempt.key.segments())).attempt_manifests[attempt.attempt] = info
+        elif (
+            (listed := layout.parse_manifest_listing(info.key)) is not None
+            and listed[1] is not None
+            and (marked := layout.parse_manifest_run_prefix(listed[0])) is not None
+        ):
+            entry((marked.asset, marked.key.segments())).marks.append(info)
     return runs
 
 
@@ -158,19 +131,17 @@ def live_pointers(store: Store, cutoff: datetime) -> list[tuple[Pointer, str]]:
     History is read newest first and only until the first version older than the cutoff."""
     found: list[tuple[Pointer, str]] = []
     history: dict[str, list[tuple[int, str]]] = {}
-    for root in ("current/", "models/"):
+    for root in (layout.CURRENT, layout.MODELS):
         for info in store.list(root):
-            if info.key.endswith(f"/{layout.POINTER_FILE}"):
+            if layout.parse_pointer_key(info.key) is not None:
                 pointer = Pointer.model_validate_json(store.get_bytes(info.key))
                 found.append((pointer, f"current pointer {info.key}"))
-            elif "/history/" in info.key and info.key.endswith(".json"):
-                scope, _, name = info.key.rpartition("/history/")
-                if name.removesuffix(".json").isdigit():
-                    history.setdefault(scope, []).append((int(name.removesuffix(".json")), info.key))
+            elif (version := layout.parse_history_key(info.key)) is not None:
+                history.setdefault(version[0], []).append((version[1], info.key))
     for scope, versions in history.items():
         for _, key in sorted(versions, reverse=True):
             pointer = Pointer.model_validate_json(store.get_bytes(key))
-            found.append((pointer, f"pointer history v{pointer.seq} of {scope}/ (in the window)"))
+            found.append((pointer, f"pointer history v{pointer.seq} of {scope} (in the window)"))
             if pointer.promoted_at < cutoff:
                 break  # this version was current at the cutoff; older ones were not since
     return found
@@ -185,16 +156,13 @@ def check_not_in_flight(store: Store, *, hours: float = IN_FLIGHT_HOURS, now: da
     started: dict[str, Event] = {}
     finished: set[str] = set()
     first_day = to_key_ts(since)[:8]
-    for day in store.list_dirs("events/"):
-        if day.rstrip("/").rsplit("/", 1)[-1] < first_day:
+    for day in store.list_dirs(layout.EVENTS):
+        if (layout.parse_event_day_prefix(day) or first_day) < first_day:
             continue
         for info in store.list(day):
-            stamp = info.key.rsplit("/", 1)[-1].split("-", 1)[0]
-            try:
-                if from_key_ts(stamp) < since:
-                    continue
-            except ValueError:
-                pass
+            named = layout.parse_event_key(info.key)
+            if named is not None and named[0] < since:
+                continue
             event = Event.model_validate_json(store.get_bytes(info.key))
             if event.kind == "range_started":
                 started[event.correlation_id] = event
@@ -204,12 +172,12 @@ def check_not_in_flight(store: Store, *, hours: float = IN_FLIGHT_HOURS, now: da
         f"{cid} (local, started {iso_utc(e.ts)})" for cid, e in started.items() if cid not in finished
     ]
     files: dict[str, set[str]] = {}
-    for info in store.list("backfills/"):
-        backfill_id, _, name = info.key.removeprefix("backfills/").partition("/")
-        files.setdefault(backfill_id, set()).add(name)
+    for info in store.list(layout.BACKFILLS):
+        if (file := layout.parse_backfill_key(info.key)) is not None:
+            files.setdefault(file[0], set()).add(file[1])
     for backfill_id, names in sorted(files.items()):
-        if "plan.json" in names and "summary.json" not in names:
-            key = f"{layout.backfill_prefix(backfill_id)}plan.json"
+        if layout.PLAN_FILE in names and layout.SUMMARY_FILE not in names:
+            key = layout.plan_key(backfill_id)
             try:
                 created = datetime.fromisoformat(str(json.loads(store.get_bytes(key))["created_at"]))
             except (ObjectNotFound, KeyError, ValueError):
@@ -263,10 +231,10 @@ def referenced_runs(
     why: dict[RunId, str] = {}
     queue: deque[tuple[RunId, str | None, str]] = deque()
     for pointer, reason in pointers:
-        named = parse_run_path(pointer.manifest_path)
+        named = run_of(pointer.manifest_path)
         run = named[0] if named else (pointer.asset, pointer.key.segments())
         queue.append((run, pointer.attempt_id or (named[1] if named else None), reason))
-        if pointer.scope.startswith("current/"):
+        if pointer.scope.startswith(layout.CURRENT):
             # The whole promoted run of the slate: status, report and `pipeline verify` read
             # every step of it (date-level, its draft group's, and its month's partitions).
             for other, entry in runs.items():
@@ -296,7 +264,7 @@ def referenced_runs(
             if manifest is None or manifest.status != "success":
                 continue
             for item in manifest.inputs:
-                found = parse_run_path(item.path) if item.kind != "source" else None
+                found = run_of(item.path) if item.kind != "source" else None
                 if found:
                     queue.append((found[0], found[1], f"read by {manifest.asset} run {manifest.key.run_id}"))
     return kept, why

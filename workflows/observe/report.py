@@ -20,11 +20,18 @@ from steps.runtime.errors import ObjectNotFound
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import list_history
 from steps.runtime.store import Store
-from workflows.graph import Graph
-from workflows.status import PartitionView
-from workflows.summary import error_signature
+from workflows.dag.graph import Graph
+from workflows.observe.status import PartitionView
+from workflows.observe.summary import error_signature
 
-STATUS_COLOURS = {"success": "#2e7d32", "failed": "#c62828", "skipped": "#f9a825", "missing": "#9e9e9e"}
+# One per manifest status (and missing): the timeline's colours and its legend.
+STATUS_COLOURS = {
+    "success": "#2e7d32",
+    "failed": "#c62828",
+    "not_due": "#f9a825",
+    "not_promoted": "#1565c0",
+    "missing": "#9e9e9e",
+}
 CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 h1{margin-bottom:4px} h2{margin-top:32px;border-bottom:1px solid #ddd}
@@ -368,7 +375,7 @@ def runs_of_summary(summary: dict[str, Any]) -> dict[date, str]:
 def range_report(store: Store, graph: Graph, summary: dict[str, Any]) -> str:
     """The HTML report of one range (a backfill, a chunked submit or a daily run), from its
     summary and the runs it records."""
-    from workflows.status import collect
+    from workflows.observe.status import collect
 
     views = collect(store, graph, runs=runs_of_summary(summary))
     title = f"{str(summary.get('kind') or 'range').capitalize()} {summary['backfill_id']}: {summary['range']['start']} to {summary['range']['end']}"

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from steps.runtime import layout
 from steps.runtime.partition import Partition, PartitionKey
 from steps.runtime.store import Store
-from workflows import argo
-from workflows.graph import Graph
-from workflows.plan import (
+from workflows.argo import build as argo
+from workflows.dag.graph import Graph
+from workflows.dag.plan import (
     Action,
     Plan,
     PlannedPartition,
@@ -33,6 +33,13 @@ class RecordedStep(BaseModel):
     after: list[tuple[str, str]]
     gate: list[tuple[str, str]] = []
     fan_in: str | None = None
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _legacy_skip(cls, value: object) -> object:
+        """A plan recorded before D21 said `skip` for `reuse`; the exit handler of a range
+        submitted then still reads it."""
+        return "reuse" if value == "skip" else value
 
 
 class PlanRecord(BaseModel):
@@ -63,10 +70,6 @@ class PlanRecord(BaseModel):
         )
 
 
-def plan_key(backfill_id: str) -> str:
-    return f"{layout.backfill_prefix(backfill_id)}plan.json"
-
-
 def record_plan(
     store: Store, plan: Plan, *, backfill_id: str, kind: str, options: dict[str, object], created_at: datetime
 ) -> PlanRecord:
@@ -94,12 +97,12 @@ def record_plan(
         ],
         no_slate=plan.no_slate,
     )
-    store.put_json(plan_key(backfill_id), record.model_dump(mode="json"))
+    store.put_json(layout.plan_key(backfill_id), record.model_dump(mode="json"))
     return record
 
 
 def read_plan(store: Store, backfill_id: str) -> PlanRecord:
-    return PlanRecord.model_validate(store.get_json(plan_key(backfill_id)))
+    return PlanRecord.model_validate(store.get_json(layout.plan_key(backfill_id)))
 
 
 def as_plan(record: PlanRecord, graph: Graph, store: Store) -> Plan:

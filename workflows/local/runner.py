@@ -15,27 +15,30 @@ import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Literal, TypeVar
 
 from steps.runtime import layout
 from steps.runtime.command import step_argv
 from steps.runtime.errors import EXIT_NOT_RETRYABLE, ManifestError, StoreError
-from steps.runtime.manifest import Manifest, read_manifest
+from steps.runtime.manifest import STOPPED_SHORT, Manifest, Status, read_manifest
 from steps.runtime.partition import Partition, PartitionKey
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.step import new_attempt_id
 from steps.runtime.store import Store
-from workflows.config import PipelineConfig
-from workflows.graph import Graph
-from workflows.plan import NodeId, Plan, PlannedStep, expand_draft_groups, groups_from_store, node_label
-from workflows.warm import TIMED_OUT, WarmWorker, run_subprocess
+from workflows.dag.config import PipelineConfig
+from workflows.dag.graph import Graph
+from workflows.dag.plan import NodeId, Plan, PlannedStep, expand_draft_groups, groups_from_store, node_label
+from workflows.local.warm import TIMED_OUT, WarmWorker, run_subprocess
 
-TaskStatus = Literal["success", "failed", "skipped", "reused", "blocked"]
+# A manifest's status (the step ran now, or held back after an upstream not_due), or: reused
+# (a success manifest existed), blocked (an upstream failed or was blocked). docs/decisions.md D21.
+TaskStatus = Literal[Status, "reused", "blocked"]
 Mode = Literal["warm", "subprocess"]
 T = TypeVar("T")
 
@@ -67,6 +70,25 @@ class TaskResult:
     @property
     def label(self) -> str:
         return node_label(self.asset, self.partition_key)
+
+    def take_manifest(self, manifest: Manifest, *, reused: bool = False) -> None:
+        """What a step partition's manifest says happened: the one reading of a manifest as a
+        task result, for the local runner and for an Argo range's summary alike. `reused`: the
+        manifest was there before this range ran the step."""
+        self.manifest_key = layout.manifest_key(manifest.asset, manifest.key)
+        self.duration_s = 0.0 if reused else manifest.timing.duration_s
+        self.gaps = [g.detail for g in manifest.gaps]
+        self.metrics = dict(manifest.metrics)
+        error = manifest.error
+        self.error_type, self.error = (error.type, error.message) if error is not None else (None, None)
+        if manifest.status in STOPPED_SHORT:
+            self.status = manifest.status
+            self.reason = next((c.detail for c in manifest.checks if c.name == manifest.status), "")
+        elif manifest.status == "failed":
+            self.status = "failed"
+        else:
+            self.status = "reused" if reused else "success"
+            self.reason = "success manifest exists (found at run time)" if reused else ""
 
 
 @dataclass
@@ -182,7 +204,7 @@ class LocalRunner:
             if path.exists():
                 key = layout.log_key(asset, partition.key, attempt, stream)
                 data = path.read_bytes()
-                with_store_retries(lambda key=key, data=data: self.store.put_bytes(key, data))
+                with_store_retries(partial(self.store.put_bytes, key, data))
                 keys.append(key)
         return keys
 
@@ -232,8 +254,8 @@ class LocalRunner:
             except ManifestError as exc:
                 manifest, result.error_type, result.error = None, "ManifestError", str(exc)
             ours = manifest is not None and manifest.attempt_id == attempt_id
-            if rc == 0 and manifest is not None and manifest.status in ("success", "skipped"):
-                self._finished(result, manifest, reused=not ours)
+            if rc == 0 and manifest is not None and manifest.status in ("success", *STOPPED_SHORT):
+                result.take_manifest(manifest, reused=not ours)
                 return
             if ours and manifest is not None and manifest.error is not None:
                 result.error_type, result.error = manifest.error.type, manifest.error.message
@@ -248,19 +270,6 @@ class LocalRunner:
                 result.error = f"step exited {rc} without a manifest; stderr tail: {tail.strip()}"
             if rc == EXIT_NOT_RETRYABLE:
                 return  # the same arguments fail the same way
-
-    def _finished(self, result: TaskResult, manifest: Manifest, *, reused: bool) -> None:
-        result.manifest_key = layout.manifest_key(manifest.asset, manifest.key)
-        result.duration_s = 0.0 if reused else manifest.timing.duration_s
-        result.gaps = [g.detail for g in manifest.gaps]
-        result.metrics = dict(manifest.metrics)
-        result.error_type = result.error = None
-        if manifest.status == "skipped":
-            result.status = "skipped"
-            result.reason = next((c.detail for c in manifest.checks if c.name == "not_due"), "not due")
-        else:
-            result.status = "reused" if reused else "success"
-            result.reason = "success manifest exists (found at run time)" if reused else ""
 
     def _result(self, node: PlannedStep, status: TaskStatus, reason: str = "") -> TaskResult:
         p = node.partition
@@ -334,7 +343,7 @@ class LocalRunner:
         """A node joins the schedule: reused at once (into `results`), or queued (`admitted`)
         to be decided on once what admitted it is done. Both are the schedule's own, passed
         through `_after`, which admits a slate's draft groups."""
-        if node.action == "skip":
+        if node.action == "reuse":
             reused = self._result(node, "reused", node.reason)
             reused.manifest_key = layout.manifest_key(node.asset, node.partition.key)
             results[node.id] = reused
@@ -350,7 +359,7 @@ class LocalRunner:
             self._watch(self.plan.nodes[node_id])
 
     def _watch(self, node: PlannedStep) -> None:
-        """Queue a pending step partition when it is ready, hold it back (blocked or skipped)
+        """Queue a pending step partition when it is ready, hold it back (blocked, not_due)
         when what it reads did not succeed, or wait for what it reads that has not finished."""
         state = self._state
         missing = {n for n in [*node.needs, *node.after, *node.gate] if n not in state.results}
@@ -421,7 +430,7 @@ class LocalRunner:
             return "wait"
         if node.fan_in is not None and node.fan_in not in self.plan.draft_groups:
             source = (DRAFT_GROUP_SOURCE[0], node.fan_in)
-            if source in results and results[source].status in ("failed", "blocked", "skipped"):
+            if source in results and results[source].status in ("failed", "blocked", *STOPPED_SHORT):
                 return held_back({source[0]: results[source].status})[0]  # type: ignore[index]
             return "wait" if source in self.plan.nodes else "blocked"
         held = held_back(
@@ -441,16 +450,19 @@ class LocalRunner:
         return held[1] if held else ""
 
 
-def held_back(upstream: dict[str, str], gate: dict[str, str] | None = None) -> tuple[TaskStatus, str] | None:
+def held_back(
+    upstream: Mapping[str, str], gate: Mapping[str, str] | None = None
+) -> tuple[TaskStatus, str] | None:
     """Why a step partition does not run, from the statuses of the partitions it must read
     (by name, in order) and of those that must not fail (`gate`): blocked by a failure, or
-    skipped after a skip. None when it may run. The compiled Argo DAG decides the same, where
-    `depends` is judged before `when` (workflows/argo.py `partition_dag`;
-    tests/integration/test_argo_rules.py)."""
+    held back with the word its upstream stopped short with (not_due after not_due). None when
+    it may run. The compiled Argo DAG decides the same, where `depends` is judged before
+    `when` (workflows/argo/partition_dag.py `dag_task`; tests/integration/test_argo_rules.py)."""
     for name, status in [*upstream.items(), *(gate or {}).items()]:
         if status in ("failed", "blocked"):
             return "blocked", f"upstream {name} {status}"
     for name, status in upstream.items():
-        if status == "skipped":
-            return "skipped", f"upstream {name} skipped"
+        held = next((s for s in STOPPED_SHORT if s == status), None)
+        if held is not None:
+            return held, f"upstream {name} {held}"
     return None

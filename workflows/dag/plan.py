@@ -11,7 +11,7 @@ runner when it does).
 Run-id policy: `<as-of, compact UTC>-<profile>-w<worlds>`, e.g. `20250115T233000Z-base-w1000`.
 It is a pure function of what determines the outputs, so rerunning a range (after a crash,
 or as a backfill of days a daily run already did) lands on the same run ids, and resume
-skips what already succeeded. `--force` adds `-f<timestamp>`: a new, separate run, leaving
+reuses what already succeeded. `--force` adds `-f<timestamp>`: a new, separate run, leaving
 the old one intact (outputs are immutable once a success manifest names them).
 
 Resume decides each step partition from listings, not reads: one listing per step over the
@@ -35,21 +35,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from steps.pipeline.slate import settle_time
+from steps.pipeline.settle import settle_time
 from steps.runtime import asof, layout
 from steps.runtime.errors import CorruptObject, ManifestError, MissingInput, ObjectNotFound, PipelineError
 from steps.runtime.inputs import draft_groups
-from steps.runtime.manifest import Manifest, Status, latest_marks, partition_identity, read_manifest
+from steps.runtime.manifest import STATUSES, Manifest, Status, latest_marks, partition_identity, read_manifest
 from steps.runtime.partition import Partition, PartitionKey, check_token, month_of, parse_as_of, season_of
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from steps.runtime.store.base import prefix_end
 from steps.runtime.timefmt import to_key_ts
-from workflows.config import PipelineConfig
-from workflows.graph import Graph
+from workflows.dag.config import PipelineConfig
+from workflows.dag.graph import Graph
 
 AsOfMode = Literal["pretip", "lock", "custom"]
-Action = Literal["run", "skip"]
+Action = Literal["run", "reuse"]  # reuse: its success manifest stands (docs/decisions.md D21)
 NodeId = tuple[str, PartitionKey]
 
 
@@ -76,7 +76,7 @@ class PlannedStep:
     needs: list[NodeId] = field(default_factory=list)  # must succeed first
     after: list[NodeId] = field(default_factory=list)  # must finish first (a window: any outcome)
     # Must not fail: a fan-in waits for all of its slate's draft-group steps, as Argo's task
-    # over the whole fan-out does (a skip there holds nothing back).
+    # over the whole fan-out does (one that stopped short, not_promoted, holds nothing back).
     gate: list[NodeId] = field(default_factory=list)
     fan_in: PartitionKey | None = None  # waits for this slate's draft groups to be known
 
@@ -202,9 +202,6 @@ class Seen:
     problem: str = ""
 
 
-STATUSES: tuple[Status, ...] = ("success", "failed", "skipped")
-
-
 def seen_in(manifest: Manifest, planned: Partition) -> Seen:
     differ = manifest.partition.differences(planned)
     if differ:
@@ -288,7 +285,7 @@ def observe(store: Store, nodes: list[PlannedStep], marks: Marks | None = None) 
         if run not in marks.latest:
             seen[node.id] = None
         elif mark and mark.status in STATUSES and mark.identity == partition_identity(node.partition):
-            seen[node.id] = Seen(mark.status, mark.error)  # type: ignore[arg-type]
+            seen[node.id] = Seen(mark.status, mark.error)
         else:
             unclear.append(node)
     seen.update(read_seen(store, unclear))
@@ -302,11 +299,13 @@ def decide(asset: str, seen: Seen | None, *, resume: bool) -> StepPlan:
         return StepPlan(asset, "run", seen.problem)
     if seen.status == "success":
         if resume:
-            return StepPlan(asset, "skip", "success manifest exists")
+            return StepPlan(asset, "reuse", "success manifest exists")
         return StepPlan(asset, "run", "--no-resume: recompute into a new attempt (same run id)")
     if seen.status == "failed":
         return StepPlan(asset, "run", f"previous attempt failed ({seen.error or 'error'})")
-    return StepPlan(asset, "run", "previously skipped (not due then)")
+    if seen.status == "not_promoted":
+        return StepPlan(asset, "run", "previously not promoted")
+    return StepPlan(asset, "run", "previously not due")
 
 
 def make_plan(
@@ -471,10 +470,11 @@ class _Planner:
 
     def _windows(self) -> dict[date, list[date]]:
         """For each slate: the settled slates of its season before it, settled by its as-of."""
-        landed = sorted(
-            PartitionKey.from_segments(d.rstrip("/").rsplit("/", 1)[-1]).game_date  # type: ignore[misc]
+        folders = (
+            layout.parse_landing_date_prefix(d)
             for d in self.store.list_dirs(layout.landing_source_prefix("schedule"))
         )
+        landed = sorted(f[1] for f in folders if f is not None)
         settles = [(x, season_of(x), settle_time(x)) for x in landed]
         out = {}
         for slate in self.plan.partitions:
@@ -512,7 +512,7 @@ class _Planner:
         """A slate's draft groups, if known now: from this run's `dk.salaries` when the plan
         reuses it, or, when the plan does not run it at all, from the run it would read."""
         node = self.plan.nodes.get((DRAFT_GROUP_SOURCE[0], slate.key))
-        if node is None or node.action == "skip":
+        if node is None or node.action == "reuse":
             return stored
         return None
 

@@ -22,7 +22,7 @@ from steps.runtime.pointer import Pointer, current_run
 from steps.runtime.step import execute, new_attempt_id
 from steps.runtime.store import ObjectInfo, Store, content_hash
 from steps.runtime.timefmt import to_key_ts, utc_now
-from workflows.graph import Graph
+from workflows.dag.graph import Graph
 
 NOT_RECOMPUTED = ("promote",)  # moves pointers: what it did is in the pointer history
 
@@ -96,11 +96,8 @@ class Finding:
 
 def promoted_pointers(store: Store, game_date: date, draft_group: str | None = None) -> list[Pointer]:
     scope = PartitionKey(game_date=game_date)
-    groups = [
-        d.rstrip("/").rsplit("draft_group=", 1)[-1]
-        for d in store.list_dirs(layout.pointer_scope(PUBLISHED, scope))
-        if "draft_group=" in d
-    ]
+    folders = (layout.parse_pointer_scope(d) for d in store.list_dirs(layout.pointer_scope(PUBLISHED, scope)))
+    groups = [f[1].draft_group_id for f in folders if f is not None and f[1].draft_group_id is not None]
     found = []
     for group in sorted(groups):
         if draft_group is None or group == draft_group:

@@ -311,7 +311,11 @@ class WarmWorker:
         self.path = str(Path(self._dir.name) / "sock")
         env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", f"from workflows.warm import serve; serve({self.path!r}, {int(spares)})"],
+            [
+                sys.executable,
+                "-c",
+                f"from workflows.local.warm import serve; serve({self.path!r}, {int(spares)})",
+            ],
             stdout=subprocess.PIPE,
             env=env,
         )

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.errors import ManifestError
-from steps.runtime.manifest import Manifest, read_manifest
+from steps.runtime.manifest import STOPPED_SHORT, Manifest, read_manifest
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import Pointer
 from steps.runtime.store import Store
-from workflows.graph import Graph
+from workflows.dag.graph import Graph
 
 
 @dataclass
@@ -27,7 +27,7 @@ class StepView:
     """One step of a slate's run: one manifest, or one per draft group."""
 
     asset: str
-    status: str  # success | failed | skipped | missing
+    status: str  # a manifest status (steps.runtime.manifest.Status) or missing
     manifests: list[Manifest] = field(default_factory=list)
 
     @property
@@ -80,40 +80,13 @@ class PartitionView:
         states = {s.status for s in self.steps.values()}
         if "failed" in states:
             return "failed"
-        if states <= {"success", "skipped"}:
+        if states <= {"success", *STOPPED_SHORT}:
             return "success"
         return "incomplete"
 
     @property
     def duration_s(self) -> float:
         return sum(s.duration_s for s in self.steps.values())
-
-
-def parse_manifest_key(key: str) -> PartitionKey | None:
-    """The partition of `manifests/<asset>/<partition segments>/manifest.json`."""
-    parts = key.split("/")
-    if len(parts) < 4 or parts[0] != "manifests" or parts[-1] != "manifest.json":
-        return None
-    try:
-        return PartitionKey.from_segments("/".join(parts[2:-1]))
-    except ValueError:
-        return None
-
-
-def parse_attempt_key(key: str) -> tuple[PartitionKey, str] | None:
-    """(partition, attempt id) of `manifests/<asset>/<partition segments>/attempts/<id>.json`."""
-    parts = key.split("/")
-    if (
-        len(parts) < 5
-        or parts[0] != "manifests"
-        or parts[-2] != "attempts"
-        or not parts[-1].endswith(".json")
-    ):
-        return None
-    try:
-        return PartitionKey.from_segments("/".join(parts[2:-2])), parts[-1].removesuffix(".json")
-    except ValueError:
-        return None
 
 
 def error_line(manifest: Manifest, limit: int = 160) -> str:
@@ -141,7 +114,7 @@ def collect(
 
     pointers: dict[date, dict[str, Pointer]] = {}
     for info in store.list(layout.pointer_asset_prefix(PUBLISHED_ASSET)):
-        if info.key.endswith(f"/{layout.POINTER_FILE}"):
+        if layout.parse_pointer_key(info.key) is not None:
             pointer = Pointer.model_validate_json(store.get_bytes(info.key))
             if in_range(pointer.game_date):
                 pointers.setdefault(pointer.game_date, {})[pointer.draft_group_id or ""] = pointer
@@ -151,15 +124,16 @@ def collect(
     slate = set(slate_steps(graph))
     for asset in graph.order:
         for info in store.list(layout.manifest_asset_prefix(asset)):
-            key = parse_manifest_key(info.key)
-            if key is None:
-                attempt = parse_attempt_key(info.key)
-                if attempt is not None and asset in slate:
-                    akey, attempt_id = attempt
+            run = layout.parse_manifest_key(info.key)
+            if run is None:
+                attempt = layout.parse_attempt_manifest_key(info.key)
+                if attempt is not None and attempt.attempt is not None and asset in slate:
+                    akey = attempt.key
                     if in_range(akey.game_date) and akey.run_id is not None:
                         runs_of = attempts.setdefault(akey.game_date, {})  # type: ignore[arg-type]
-                        runs_of[akey.run_id] = max(runs_of.get(akey.run_id, ""), attempt_id)
+                        runs_of[akey.run_id] = max(runs_of.get(akey.run_id, ""), attempt.attempt)
                 continue
+            key = run.key
             if key.month is not None or in_range(key.game_date):
                 existing.setdefault(asset, []).append(key)
             if in_range(key.game_date) and key.run_id is not None:
@@ -246,15 +220,14 @@ def _status(manifests: list[Manifest]) -> str:
         return "missing"
     if "failed" in states:
         return "failed"
-    return "skipped" if states == {"skipped"} else "success"
+    if "success" in states:
+        return "success"  # done for some draft groups: the others stopped short or are missing
+    return next(s for s in STOPPED_SHORT if s in states)
 
 
-GLYPHS = {"success": "✓", "failed": "✗", "skipped": "↷", "missing": "·"}
+# One per manifest status and missing: `pipeline status` prints them, and their legend.
+GLYPHS = {"success": "✓", "failed": "✗", "not_due": "◷", "not_promoted": "⊘", "missing": "·"}
 
 
 def glyphs(view: PartitionView, order: tuple[str, ...]) -> str:
     return "".join(GLYPHS[view.steps[a].status] for a in order)
-
-
-def started(view: StepView) -> datetime | None:
-    return view.manifest.timing.started_at if view.manifest else None

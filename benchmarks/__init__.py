@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): the figures in docs/benchmarks.md, measured side by side."""

@@ -1,0 +1,133 @@
+"""Each key parser in steps/runtime/layout.py inverts its builder, and refuses other keys."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from steps.runtime import layout
+from steps.runtime.layout import RunRef
+from steps.runtime.partition import PartitionKey
+
+DAY = date(2025, 1, 15)
+AT = datetime(2025, 1, 15, 23, 30, 1, tzinfo=UTC)
+KEYS = [
+    PartitionKey(game_date=DAY, run_id="20250115T233001Z-abc"),
+    PartitionKey(game_date=DAY, draft_group_id="dg-118223", run_id="r1"),
+    PartitionKey(month="2025-01", run_id="r1"),
+    PartitionKey(game_date=DAY),  # a settled date: not run-scoped
+]
+SCOPES = [PartitionKey(game_date=DAY), PartitionKey(game_date=DAY, draft_group_id="dg-118223")]
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_run_keys_round_trip(key: PartitionKey) -> None:
+    attempt = "20250115T233001Z-3f9a1c"
+    output = layout.output_key("sim.run", key, attempt, "data")
+    assert layout.parse_run_key(output) == RunRef("sim.run", key, attempt)
+    assert layout.parse_run_key(layout.attempt_prefix("sim.run", key, attempt)) == RunRef(
+        "sim.run", key, attempt
+    )
+    # a run written before attempts had folders: no attempt
+    assert layout.parse_run_key(f"{layout.run_prefix('sim.run', key)}data.parquet") == RunRef("sim.run", key)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_manifest_keys_round_trip(key: PartitionKey) -> None:
+    assert layout.parse_manifest_key(layout.manifest_key("sim.run", key)) == RunRef("sim.run", key)
+    assert layout.parse_manifest_run_prefix(layout.manifest_run_prefix("sim.run", key)) == RunRef(
+        "sim.run", key
+    )
+    attempt_key = layout.attempt_manifest_key("sim.run", key, "a-1")
+    assert layout.parse_attempt_manifest_key(attempt_key) == RunRef("sim.run", key, "a-1")
+    # each parser answers for its own kind only
+    assert layout.parse_manifest_key(attempt_key) is None
+    assert layout.parse_attempt_manifest_key(layout.manifest_key("sim.run", key)) is None
+    assert layout.parse_run_key(layout.manifest_key("sim.run", key)) is None
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_scope_prefixes_round_trip(scope: PartitionKey) -> None:
+    assert layout.parse_pointer_scope(layout.pointer_scope("finalize.unified", scope)) == (
+        "finalize.unified",
+        scope,
+    )
+    assert layout.parse_manifest_scope_prefix(layout.manifest_scope_prefix("sim.run", scope)) == (
+        "sim.run",
+        scope,
+    )
+    pointer = layout.pointer_key(layout.pointer_scope("finalize.unified", scope))
+    assert layout.parse_pointer_key(pointer) == layout.pointer_scope("finalize.unified", scope)
+
+
+def test_date_prefixes_round_trip() -> None:
+    assert layout.parse_manifest_scope_prefix(layout.manifest_date_prefix("labels.boxscores", DAY)) == (
+        "labels.boxscores",
+        PartitionKey(game_date=DAY),
+    )
+    assert layout.parse_landing_date_prefix(layout.landing_date_prefix("schedule", DAY)) == ("schedule", DAY)
+
+
+def test_pointer_history_round_trips() -> None:
+    scope = layout.model_pointer_scope("minutes")
+    assert layout.parse_pointer_key(layout.pointer_key(scope)) == scope
+    assert layout.parse_history_key(layout.history_key(scope, 12)) == (scope, 12)
+    assert layout.parse_history_key(f"{layout.history_prefix(scope)}x.json") is None
+
+
+def test_landing_snapshot_round_trips() -> None:
+    key = layout.landing_snapshot_key("injuries", DAY, AT)
+    assert layout.parse_landing_snapshot_key(key) == ("injuries", DAY, AT)
+    assert layout.parse_landing_snapshot_key(key.replace(layout.SNAPSHOT_FILE, "_tmp.parquet")) is None
+
+
+def test_backfill_and_event_keys_round_trip() -> None:
+    assert layout.parse_backfill_key(layout.plan_key("bf-1")) == ("bf-1", layout.PLAN_FILE)
+    summary = layout.backfill_key("bf-1", layout.SUMMARY_FILE)
+    assert layout.parse_backfill_key(summary) == ("bf-1", layout.SUMMARY_FILE)
+    key = layout.event_key(AT, "e1f2")
+    assert layout.parse_event_key(key) == (AT, "e1f2")
+    day = layout.event_day_prefix("20250115")
+    assert key.startswith(day) and layout.parse_event_day_prefix(day) == "20250115"
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "runs/",
+        "runs/sim.run/data.parquet",  # no partition
+        "runs/sim.run/game_date=2025-01-15/run=r1",  # the run folder itself, nothing in it
+        "runs/sim.run/game_date=2025-13-01/run=r1/data.parquet",  # not a date
+        "runs/sim.run/run=r1/game_date=2025-01-15/data.parquet",  # out of order
+        "runs/../game_date=2025-01-15/run=r1/data.parquet",
+        "runs/sim.run/game_date=2025-01-15/run=r1/attempt=../data.parquet",
+        "manifests/sim.run/game_date=2025-01-15/run=r1/manifest.json",  # another root
+    ],
+)
+def test_run_key_refuses(key: str) -> None:
+    assert layout.parse_run_key(key) is None
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "manifests/sim.run/manifest.json",
+        "manifests/sim.run/game_date=2025-01-15/draft_group=g/manifest.json",  # a group has a run
+        "manifests/sim.run/game_date=2025-01-15/run=r1/attempts/a-1.json",
+        "manifests/sim.run/game_date=2025-01-15/run=r1/state/manifest.json",
+        "runs/sim.run/game_date=2025-01-15/run=r1/manifest.json",
+    ],
+)
+def test_manifest_key_refuses(key: str) -> None:
+    assert layout.parse_manifest_key(key) is None
+
+
+def test_scope_parsers_refuse_runs_and_other_folders() -> None:
+    run_folder = layout.manifest_run_prefix("sim.run", KEYS[0])
+    assert layout.parse_manifest_scope_prefix(run_folder) is None
+    assert layout.parse_pointer_scope(layout.history_prefix(layout.pointer_scope("f.u", SCOPES[0]))) is None
+    assert layout.parse_landing_date_prefix("landing/schedule/month=2025-01/") is None
+    assert layout.parse_backfill_key("backfills/bf-1") is None
+    assert layout.parse_event_day_prefix("events/2025/") is None

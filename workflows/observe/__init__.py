@@ -1,0 +1,1 @@
+"""Read-back: status, the range summary and report, verify and gc."""
