@@ -20,7 +20,8 @@ from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from workflows.dag.config import load_config
 from workflows.dag.graph import pipeline_graph
-from workflows.dag.plan import NodeId, Plan, PlannedStep, make_plan
+from workflows.dag.model import NodeId, Plan, PlannedStep
+from workflows.dag.plan import make_plan
 from workflows.local.runner import LocalRunner, TaskResult, command_for
 
 

@@ -41,7 +41,7 @@ from tests.strict import strict_errors
 from workflows.argo import build as argo
 from workflows.dag.config import load_config
 from workflows.dag.graph import GraphError, build_graph, pipeline_graph
-from workflows.dag.plan import Plan
+from workflows.dag.model import Plan
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()

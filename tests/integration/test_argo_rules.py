@@ -31,8 +31,10 @@ from tests.argo_rules import (
 from tests.chart import by_kind, chart_objects
 from workflows.argo import build as argo
 from workflows.dag.config import load_config
+from workflows.dag.draft_groups import expand_draft_groups
 from workflows.dag.graph import pipeline_graph
-from workflows.dag.plan import Plan, PlannedStep, expand_draft_groups, make_plan
+from workflows.dag.model import Plan, PlannedStep
+from workflows.dag.plan import make_plan
 from workflows.local.runner import LocalRunner, TaskResult
 
 CONFIG = load_config()

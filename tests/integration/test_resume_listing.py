@@ -28,7 +28,8 @@ from steps.runtime.store import ObjectInfo, Store, content_hash, frame_to_parque
 from steps.runtime.store.local import LocalStore
 from workflows.dag.config import load_config
 from workflows.dag.graph import pipeline_graph
-from workflows.dag.plan import Plan, PlannedStep, make_plan, source_selections
+from workflows.dag.model import Plan, PlannedStep
+from workflows.dag.plan import make_plan, source_selections
 
 DAYS = (date(2024, 11, 12), date(2024, 11, 13))
 GROUP = "dg-1"

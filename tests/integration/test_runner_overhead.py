@@ -21,8 +21,9 @@ from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.store import Store, open_store
 from workflows.dag.config import load_config
+from workflows.dag.draft_groups import expand_draft_groups
 from workflows.dag.graph import pipeline_graph
-from workflows.dag.plan import expand_draft_groups, make_plan
+from workflows.dag.plan import make_plan
 from workflows.local.runner import LocalRunner
 from workflows.local.warm import PROFILE_ENV, WarmWorker
 

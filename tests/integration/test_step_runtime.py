@@ -262,7 +262,8 @@ def _write_as_before_d21(store: Store, asset: str, reason: str) -> None:
 
 
 def test_manifests_and_marks_written_before_d21_still_read(store: Store) -> None:
-    from workflows.dag.plan import PlannedStep, decide, observe
+    from workflows.dag.model import PlannedStep
+    from workflows.dag.resume import decide, observe
 
     _write_as_before_d21(store, "t.labels", "box scores for 2024-11-18 settle at 2024-11-19T17:00:00Z")
     _write_as_before_d21(store, "t.promote", "not promoted: a newer run is current")

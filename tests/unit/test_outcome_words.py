@@ -11,7 +11,7 @@ from steps.runtime.manifest import STATUSES, STOPPED_SHORT
 from steps.runtime.partition import Partition
 from steps.runtime.store import open_store
 from workflows.dag.graph import pipeline_graph
-from workflows.dag.plan import Plan, PlannedPartition
+from workflows.dag.model import Plan, PlannedPartition
 from workflows.dag.planrecord import RecordedStep
 from workflows.local.runner import TaskResult, held_back
 from workflows.observe.report import STATUS_COLOURS

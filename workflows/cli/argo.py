@@ -24,7 +24,8 @@ from workflows.dag.catchup import catch_up_annotator
 from workflows.dag.config import load_config
 from workflows.dag.graph import build_graph, pipeline_graph
 from workflows.dag.ids import new_backfill_id
-from workflows.dag.plan import NodeId, Plan, make_plan, node_label
+from workflows.dag.model import NodeId, Plan, node_label
+from workflows.dag.plan import make_plan
 from workflows.dag.planrecord import as_plan, read_plan, record_plan
 from workflows.local.runner import TaskResult, held_back
 from workflows.observe.summary import Summary, build_summary, write_summary

@@ -30,7 +30,8 @@ from workflows.cli.app import (
 from workflows.dag.config import PipelineConfig, load_config
 from workflows.dag.graph import Graph, check_limits, pipeline_graph
 from workflows.dag.ids import new_backfill_id
-from workflows.dag.plan import AsOfMode, Plan, make_plan, source_selections
+from workflows.dag.model import AsOfMode, Plan
+from workflows.dag.plan import make_plan, source_selections
 from workflows.local.runner import LocalRunner, Mode, TaskResult
 from workflows.observe.summary import Summary, build_summary, write_summary
 

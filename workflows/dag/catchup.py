@@ -14,7 +14,7 @@ from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.pointer import current_run
 from steps.runtime.store import Store
-from workflows.dag.plan import Plan, PlannedStep, StepPlan
+from workflows.dag.model import Plan, PlannedStep, StepPlan
 
 FINAL_ASSET = "promote"
 

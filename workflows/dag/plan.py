@@ -21,118 +21,25 @@ manifest no mark vouches for is read.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import posixpath
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Literal
 from zoneinfo import ZoneInfo
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from steps.pipeline.settle import settle_time
 from steps.runtime import asof, layout
-from steps.runtime.errors import CorruptObject, ManifestError, MissingInput, ObjectNotFound, PipelineError
+from steps.runtime.errors import ManifestError, MissingInput
 from steps.runtime.inputs import draft_groups
-from steps.runtime.manifest import STATUSES, Manifest, Status, latest_marks, partition_identity, read_manifest
 from steps.runtime.partition import Partition, PartitionKey, check_token, month_of, parse_as_of, season_of
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from steps.runtime.store.base import prefix_end
 from steps.runtime.timefmt import to_key_ts
 from workflows.dag.config import PipelineConfig
+from workflows.dag.draft_groups import add_draft_group_nodes, fan_in_nodes, groups_from_store, read_column
 from workflows.dag.graph import Graph
-
-AsOfMode = Literal["pretip", "lock", "custom"]
-Action = Literal["run", "reuse"]  # reuse: its success manifest stands (docs/decisions.md D21)
-NodeId = tuple[str, PartitionKey]
-
-
-class PlanError(PipelineError):
-    """The requested range or options cannot be planned."""
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    asset: str
-    action: Action
-    reason: str
-
-
-@dataclass
-class PlannedStep:
-    """One partition of one step that the range needs."""
-
-    asset: str
-    partition: Partition
-    action: Action
-    reason: str
-    slate: date | None  # the slate it belongs to; None: read by slates but not one of them
-    needs: list[NodeId] = field(default_factory=list)  # must succeed first
-    after: list[NodeId] = field(default_factory=list)  # must finish first (a window: any outcome)
-    # Must not fail: a fan-in waits for all of its slate's draft-group steps, as Argo's task
-    # over the whole fan-out does (one that stopped short, not_promoted, holds nothing back).
-    gate: list[NodeId] = field(default_factory=list)
-    fan_in: PartitionKey | None = None  # waits for this slate's draft groups to be known
-
-    @property
-    def id(self) -> NodeId:
-        return (self.asset, self.partition.key)
-
-    @property
-    def label(self) -> str:
-        return node_label(self.asset, self.partition.key)
-
-
-def node_label(asset: str, key: PartitionKey) -> str:
-    """How a step partition is named to people: `ingest.schedule 2025-01`,
-    `finalize.unified 2025-01-12 / draft group 118223`."""
-    return f"{asset} {key.describe()}"
-
-
-@dataclass
-class PlannedPartition:
-    """One slate of the range: a date and the run it gets."""
-
-    partition: Partition  # the date-shaped partition of the slate's run
-    first_tip: datetime
-    steps: dict[str, StepPlan]  # the slate's date-level steps, by asset (kept for reading)
-    note: str = ""
-
-    @property
-    def to_run(self) -> list[str]:
-        return [a for a, s in self.steps.items() if s.action == "run"]
-
-
-@dataclass
-class Plan:
-    graph: Graph
-    partitions: list[PlannedPartition]
-    no_slate: list[date] = field(default_factory=list)
-    nodes: dict[NodeId, PlannedStep] = field(default_factory=dict)  # in plan order
-    draft_groups: dict[PartitionKey, list[str]] = field(default_factory=dict)  # known so far
-
-    @property
-    def steps_to_run(self) -> int:
-        return sum(1 for n in self.nodes.values() if n.action == "run")
-
-    def slate_nodes(self, day: date | None) -> list[PlannedStep]:
-        return [n for n in self.nodes.values() if n.slate == day]
-
-    def slates_with_work(self) -> list[PlannedPartition]:
-        """Slates with a step to run, or whose draft groups are not known yet (their steps
-        may still need to run once `dk.salaries` lists them)."""
-        busy = {n.slate for n in self.nodes.values() if n.action == "run"}
-        return [
-            p
-            for p in self.partitions
-            if p.partition.game_date in busy or p.partition.key not in self.draft_groups
-        ]
+from workflows.dag.model import AsOfMode, Plan, PlanError, PlannedPartition, PlannedStep, StepPlan, link
+from workflows.dag.resume import KeyRange, Marks, decide_nodes, list_marks, run_ranges
 
 
 def run_id_for(as_of: datetime, profile: str, worlds: int, force_tag: str | None = None) -> str:
@@ -146,16 +53,6 @@ def date_range(start: date, end: date) -> list[date]:
     if end < start:
         raise PlanError(f"--end {end} is before --start {start}")
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
-
-
-def read_column(store: Store, key: str, column: str) -> pd.Series:
-    """One column of a parquet object. The planner reads a column of two objects per slate (its
-    schedule's tips, its draft groups); building whole frames costs several times as much."""
-    data = store.get_bytes(key)
-    try:
-        return pq.read_table(io.BytesIO(data), columns=[column]).column(0).to_pandas()
-    except (pa.ArrowException, OSError) as exc:
-        raise CorruptObject(f"{store.describe(key)} is not readable parquet: {exc}") from None
 
 
 def slate_first_tips(store: Store, days: list[date], tz: ZoneInfo) -> dict[date, datetime]:
@@ -190,122 +87,6 @@ def as_of_for(
         return custom
     lead = config.as_of.pretip_lead_minutes if mode == "pretip" else config.as_of.lock_lead_minutes
     return parse_as_of(first_tip - timedelta(minutes=lead))
-
-
-@dataclass(frozen=True)
-class Seen:
-    """What the plan knows of a run's latest manifest: from its mark in a listing, or, where
-    the listing cannot vouch for it, from the manifest itself."""
-
-    status: Status | None  # None: it cannot be reused as it stands (`problem` says why)
-    error: str = ""  # a failed attempt's error type
-    problem: str = ""
-
-
-def seen_in(manifest: Manifest, planned: Partition) -> Seen:
-    differ = manifest.partition.differences(planned)
-    if differ:
-        return Seen(
-            None,
-            problem=f"its manifest was made for another partition ({', '.join(differ)} differ); "
-            "the step refuses this run id",
-        )
-    return Seen(manifest.status, manifest.error.type if manifest.error else "")
-
-
-def read_seen(store: Store, nodes: list[PlannedStep]) -> dict[NodeId, Seen | None]:
-    """One GET per node, in parallel: only for the nodes a listing could not decide."""
-
-    def one(node: PlannedStep) -> Seen | None:
-        try:
-            manifest = read_manifest(store, node.asset, node.partition.key)
-        except ManifestError as exc:
-            return Seen(None, problem=f"unreadable manifest, rewritten by the rerun ({exc})")
-        return None if manifest is None else seen_in(manifest, node.partition)
-
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return dict(zip([n.id for n in nodes], pool.map(one, nodes), strict=True))
-
-
-KeyRange = tuple[str, str]  # [first, stop): the keys a listing covers
-
-
-@dataclass
-class Marks:
-    """What listings of manifests/ showed: the key ranges listed, and in them every run that
-    has a manifest.json, with the mark that vouches for it (or None)."""
-
-    ranges: list[KeyRange] = field(default_factory=list)
-    latest: dict[str, layout.ManifestMark | None] = field(default_factory=dict)
-
-    def covers(self, run: str) -> bool:
-        return any(first <= run and prefix_end(run) <= stop for first, stop in self.ranges)
-
-    def merge(self, other: Marks) -> Marks:
-        return Marks(self.ranges + other.ranges, {**self.latest, **other.latest})
-
-
-def run_ranges(nodes: Iterable[PlannedStep]) -> list[KeyRange]:
-    """One range per asset, from its first run's manifests to past its last's."""
-    by_asset: dict[str, list[str]] = {}
-    for n in nodes:
-        by_asset.setdefault(n.asset, []).append(layout.manifest_run_prefix(n.asset, n.partition.key))
-    return [(min(r), max(prefix_end(x) for x in r)) for r in by_asset.values()]
-
-
-def list_marks(store: Store, ranges: list[KeyRange]) -> Marks:
-    """One listing per range, in parallel. Each starts at its first key and stops at its end,
-    whatever else the asset holds (S3 list pages carry 1,000 keys)."""
-
-    def one(bounds: KeyRange) -> dict[str, layout.ManifestMark | None]:
-        first, stop = bounds
-        folder = posixpath.commonpath([first, stop]) + "/"
-        return latest_marks(store.list_after(folder, first, stop))
-
-    marks = Marks(ranges=list(ranges))
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for found in pool.map(one, ranges):
-            marks.latest.update(found)
-    return marks
-
-
-def observe(store: Store, nodes: list[PlannedStep], marks: Marks | None = None) -> dict[NodeId, Seen | None]:
-    """Each node's latest manifest as its mark tells it, from the listings in `marks` (and one
-    listing per asset for the nodes they do not cover); a node whose manifest no mark vouches
-    for (none written yet, a stale one, another partition's) is read, that node alone."""
-    runs = {layout.manifest_run_prefix(n.asset, n.partition.key): n for n in nodes}
-    marks = marks or Marks()
-    missing = [n for r, n in runs.items() if not marks.covers(r)]
-    if missing:
-        marks = marks.merge(list_marks(store, run_ranges(missing)))
-    seen: dict[NodeId, Seen | None] = {}
-    unclear = []
-    for run, node in runs.items():
-        mark = marks.latest.get(run)
-        if run not in marks.latest:
-            seen[node.id] = None
-        elif mark and mark.status in STATUSES and mark.identity == partition_identity(node.partition):
-            seen[node.id] = Seen(mark.status, mark.error)
-        else:
-            unclear.append(node)
-    seen.update(read_seen(store, unclear))
-    return seen
-
-
-def decide(asset: str, seen: Seen | None, *, resume: bool) -> StepPlan:
-    if seen is None:
-        return StepPlan(asset, "run", "no manifest yet")
-    if seen.status is None:
-        return StepPlan(asset, "run", seen.problem)
-    if seen.status == "success":
-        if resume:
-            return StepPlan(asset, "reuse", "success manifest exists")
-        return StepPlan(asset, "run", "--no-resume: recompute into a new attempt (same run id)")
-    if seen.status == "failed":
-        return StepPlan(asset, "run", f"previous attempt failed ({seen.error or 'error'})")
-    if seen.status == "not_promoted":
-        return StepPlan(asset, "run", "previously not promoted")
-    return StepPlan(asset, "run", "previously not due")
 
 
 def make_plan(
@@ -526,141 +307,6 @@ def settled_partition(day: date) -> Partition:
         run_id=None,
         season=season_of(day),
     )
-
-
-def link(
-    plan: Plan, node: PlannedStep, months: dict[str, Partition], windows: dict[date, list[date]]
-) -> None:
-    """What `node` reads among the plan's nodes: `needs` (must succeed) and `after` (a window:
-    must finish, whatever its outcome, so the window is the same however the run is ordered)."""
-    from steps.runtime.inputs import mapped_key
-
-    graph = plan.graph
-    p = node.partition
-    for item in graph.specs[node.asset].inputs:
-        if item.asset not in graph.specs:
-            continue  # read from an earlier run
-        producer = graph.specs[item.asset].shape
-        if item.mapping == "month":
-            node.needs.append((item.asset, months[month_of(p.game_date)].key))
-        elif item.mapping == "window":
-            node.after += [(item.asset, PartitionKey(game_date=x)) for x in windows.get(p.game_date, [])]
-        elif item.mapping == "draft_groups":
-            node.fan_in = PartitionKey(game_date=p.game_date, run_id=p.run_id)
-            groups = plan.draft_groups.get(node.fan_in)
-            if groups is not None:
-                node.needs += [
-                    (item.asset, node.fan_in.model_copy(update={"draft_group_id": g})) for g in groups
-                ]
-        else:
-            key = mapped_key(p, producer, item)
-            if (item.asset, key) in plan.nodes:
-                node.needs.append((item.asset, key))
-
-
-def decide_nodes(store: Store, nodes: list[PlannedStep], *, resume: bool, marks: Marks | None = None) -> None:
-    if not nodes:
-        return
-    seen = observe(store, nodes, marks)
-    for node in nodes:
-        found = decide(node.asset, seen[node.id], resume=resume)
-        node.action, node.reason = found.action, found.reason
-
-
-def groups_from_store(
-    store: Store, key: PartitionKey, mark: layout.ManifestMark | None = None
-) -> list[str] | None:
-    """The draft groups `dk.salaries` listed for a slate's run, if it succeeded. With the mark
-    that vouches for its manifest, the output of the attempt it names is read without reading
-    the manifest (which is read when there is no such mark, or no such output)."""
-    asset, output, column = DRAFT_GROUP_SOURCE
-    if mark is not None and mark.status != "success":
-        return None
-    groups = None
-    if mark is not None and mark.attempt:
-        with contextlib.suppress(ObjectNotFound):
-            groups = read_column(store, layout.output_key(asset, key, mark.attempt, output), column)
-    if groups is None:
-        try:
-            manifest = read_manifest(store, asset, key)
-        except ManifestError:
-            return None
-        if manifest is None or manifest.status != "success":
-            return None
-        groups = read_column(store, manifest.output(output).path, column)
-    return sorted(str(g) for g in groups.dropna().unique())
-
-
-def expand_draft_groups(
-    plan: Plan,
-    store: Store,
-    key: PartitionKey,
-    groups: list[str],
-    *,
-    resume: bool,
-    only: set[str] | None = None,
-) -> list[PlannedStep]:
-    """Add a slate's draft-group step partitions, once its draft groups are known, and make
-    the slate's fan-in steps wait for them. Returns the new nodes, decided."""
-    slate = next(s.partition for s in plan.partitions if s.partition.key == key)
-    added = add_draft_group_nodes(plan, slate, groups, only=only, waiting=fan_in_nodes(plan).get(key, []))
-    decide_nodes(store, added, resume=resume)
-    return added
-
-
-def fan_in_nodes(plan: Plan) -> dict[PartitionKey, list[PlannedStep]]:
-    """The steps that wait for a slate's draft groups, by slate."""
-    out: dict[PartitionKey, list[PlannedStep]] = {}
-    for node in plan.nodes.values():
-        if node.fan_in is not None:
-            out.setdefault(node.fan_in, []).append(node)
-    return out
-
-
-def add_draft_group_nodes(
-    plan: Plan,
-    slate: Partition,
-    groups: list[str],
-    *,
-    only: set[str] | None = None,
-    waiting: list[PlannedStep],
-) -> list[PlannedStep]:
-    """A slate's draft-group step partitions, linked but not decided yet; `waiting` are the
-    slate's fan-in steps (`fan_in_nodes`), which now wait for them."""
-    key = slate.key
-    if key in plan.draft_groups:
-        return []
-    chosen = [g for g in groups if only is None or g in only]
-    plan.draft_groups[key] = chosen
-    added = []
-    for asset in plan.graph.order:
-        if plan.graph.specs[asset].shape.name != "draft_group":
-            continue
-        for group in chosen:
-            partition = slate.model_copy(update={"shape": "draft_group", "draft_group_id": group})
-            node = PlannedStep(asset, partition, "run", "", slate.game_date)
-            link(plan, node, {}, {})
-            plan.nodes[node.id] = node
-            added.append(node)
-    for node in waiting:
-        if not any(n[1].draft_group_id for n in node.needs):
-            link_fan_in(plan, node, chosen)
-    return added
-
-
-def link_fan_in(plan: Plan, node: PlannedStep, groups: list[str]) -> None:
-    if node.fan_in is None:
-        return
-    for item in plan.graph.specs[node.asset].inputs:
-        if item.mapping == "draft_groups" and item.asset in plan.graph.specs:
-            node.needs += [(item.asset, node.fan_in.model_copy(update={"draft_group_id": g})) for g in groups]
-    node.gate = [
-        (a, node.fan_in.model_copy(update={"draft_group_id": g}))
-        for a in plan.graph.order
-        if plan.graph.specs[a].shape.name == "draft_group"
-        for g in groups
-        if (a, node.fan_in.model_copy(update={"draft_group_id": g})) not in node.needs
-    ]
 
 
 def source_selections(store: Store, graph: Graph, planned: PlannedPartition) -> dict[str, str]:

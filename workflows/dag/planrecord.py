@@ -10,16 +10,9 @@ from steps.runtime import layout
 from steps.runtime.partition import Partition, PartitionKey
 from steps.runtime.store import Store
 from workflows.argo import build as argo
+from workflows.dag.draft_groups import expand_draft_groups, groups_from_store
 from workflows.dag.graph import Graph
-from workflows.dag.plan import (
-    Action,
-    Plan,
-    PlannedPartition,
-    PlannedStep,
-    StepPlan,
-    expand_draft_groups,
-    groups_from_store,
-)
+from workflows.dag.model import Action, Plan, PlannedPartition, PlannedStep, StepPlan
 
 
 class RecordedStep(BaseModel):

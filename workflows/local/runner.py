@@ -32,8 +32,9 @@ from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.step import new_attempt_id
 from steps.runtime.store import Store
 from workflows.dag.config import PipelineConfig
+from workflows.dag.draft_groups import expand_draft_groups, groups_from_store
 from workflows.dag.graph import Graph
-from workflows.dag.plan import NodeId, Plan, PlannedStep, expand_draft_groups, groups_from_store, node_label
+from workflows.dag.model import NodeId, Plan, PlannedStep, node_label
 from workflows.local.warm import TIMED_OUT, WarmWorker, run_subprocess
 
 # A manifest's status (the step ran now, or held back after an upstream not_due), or: reused

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from steps.runtime import layout
 from steps.runtime.store import Store
-from workflows.dag.plan import Plan
+from workflows.dag.model import Plan
 from workflows.local.runner import TaskResult
 
 _VOLATILE = [
