@@ -8,6 +8,7 @@ found without reading it; only when that run is not the one shown are its step m
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -98,6 +99,59 @@ def error_line(manifest: Manifest, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass
+class _Inventory:
+    """What the manifest listings say, before any manifest is read."""
+
+    seen: dict[date, set[str]] = field(default_factory=dict)  # date -> its runs
+    existing: dict[str, list[PartitionKey]] = field(default_factory=dict)  # asset -> its run keys
+    attempts: dict[date, dict[str, str]] = field(default_factory=dict)  # date -> run -> newest attempt
+
+
+def _pointers(store: Store, in_range: Callable[[date | None], bool]) -> dict[date, dict[str, Pointer]]:
+    """The published asset's current pointers in range, by date and draft group."""
+    pointers: dict[date, dict[str, Pointer]] = {}
+    for info in store.list(layout.pointer_asset_prefix(PUBLISHED_ASSET)):
+        if layout.parse_pointer_key(info.key) is not None:
+            pointer = Pointer.model_validate_json(store.get_bytes(info.key))
+            if in_range(pointer.game_date):
+                pointers.setdefault(pointer.game_date, {})[pointer.draft_group_id or ""] = pointer
+    return pointers
+
+
+def _inventory(store: Store, graph: Graph, in_range: Callable[[date | None], bool]) -> _Inventory:
+    found = _Inventory()
+    slate = set(slate_steps(graph))
+    for asset in graph.order:
+        for info in store.list(layout.manifest_asset_prefix(asset)):
+            run = layout.parse_manifest_key(info.key)
+            if run is None:
+                attempt = layout.parse_attempt_manifest_key(info.key)
+                if attempt is not None and attempt.attempt is not None and asset in slate:
+                    day, run_id = attempt.key.game_date, attempt.key.run_id
+                    if day is not None and in_range(day) and run_id is not None:
+                        runs_of = found.attempts.setdefault(day, {})
+                        runs_of[run_id] = max(runs_of.get(run_id, ""), attempt.attempt)
+                continue
+            key = run.key
+            if key.month is not None or in_range(key.game_date):
+                found.existing.setdefault(asset, []).append(key)
+            if key.game_date is not None and in_range(key.game_date) and key.run_id is not None:
+                found.seen.setdefault(key.game_date, set()).add(key.run_id)
+    return found
+
+
+def _latest_runs(days: Iterable[date], found: _Inventory) -> dict[date, tuple[str, str | None]]:
+    """Each date's run with the newest attempt, and that attempt."""
+    latest: dict[date, tuple[str, str | None]] = {}
+    for day in days:
+        by_run = {r: found.attempts.get(day, {}).get(r, "") for r in found.seen.get(day, ())}
+        if by_run:
+            run_id = max(by_run, key=lambda r: (by_run[r], r))
+            latest[day] = (run_id, by_run[run_id] or None)
+    return latest
+
+
 def collect(
     store: Store,
     graph: Graph,
@@ -112,38 +166,14 @@ def collect(
     def in_range(d: date | None) -> bool:
         return d is not None and (start is None or d >= start) and (end is None or d <= end)
 
-    pointers: dict[date, dict[str, Pointer]] = {}
-    for info in store.list(layout.pointer_asset_prefix(PUBLISHED_ASSET)):
-        if layout.parse_pointer_key(info.key) is not None:
-            pointer = Pointer.model_validate_json(store.get_bytes(info.key))
-            if in_range(pointer.game_date):
-                pointers.setdefault(pointer.game_date, {})[pointer.draft_group_id or ""] = pointer
-    seen: dict[date, set[str]] = {}
-    existing: dict[str, list[PartitionKey]] = {}
-    attempts: dict[date, dict[str, str]] = {}  # date -> run -> its newest attempt id
-    slate = set(slate_steps(graph))
-    for asset in graph.order:
-        for info in store.list(layout.manifest_asset_prefix(asset)):
-            run = layout.parse_manifest_key(info.key)
-            if run is None:
-                attempt = layout.parse_attempt_manifest_key(info.key)
-                if attempt is not None and attempt.attempt is not None and asset in slate:
-                    akey = attempt.key
-                    if in_range(akey.game_date) and akey.run_id is not None:
-                        runs_of = attempts.setdefault(akey.game_date, {})  # type: ignore[arg-type]
-                        runs_of[akey.run_id] = max(runs_of.get(akey.run_id, ""), attempt.attempt)
-                continue
-            key = run.key
-            if key.month is not None or in_range(key.game_date):
-                existing.setdefault(asset, []).append(key)
-            if in_range(key.game_date) and key.run_id is not None:
-                seen.setdefault(key.game_date, set()).add(key.run_id)  # type: ignore[arg-type]
+    pointers = _pointers(store, in_range)
+    found = _inventory(store, graph, in_range)
     if runs is not None:
         chosen = {d: r for d, r in runs.items() if in_range(d)}
     else:
         chosen = {
             d: (next(iter(pointers[d].values())).run_id if d in pointers else max(rs))
-            for d, rs in seen.items()
+            for d, rs in found.seen.items()
         }
     views = {
         d: PartitionView(
@@ -154,21 +184,36 @@ def collect(
         )
         for d, r in sorted(chosen.items())
     }
-    latest_runs: dict[date, tuple[str, str | None]] = {}
-    for day in views:
-        by_run = {r: attempts.get(day, {}).get(r, "") for r in seen.get(day, ())}
-        if by_run:
-            run_id = max(by_run, key=lambda r: (by_run[r], r))
-            latest_runs[day] = (run_id, by_run[run_id] or None)
-    wanted: list[tuple[str, PartitionKey]] = []
+    latest_runs = _latest_runs(views, found)
+    # the run shown, and the latest one where it is another
+    shown = {
+        (day, run_id)
+        for day, view in views.items()
+        for run_id in (view.run_id, *latest_runs.get(day, ())[:1])
+    }
+    manifests = _read_manifests(store, graph, found, shown)
     for day, view in views.items():
-        run_ids = {view.run_id}
+        view.steps = _step_views(graph, found, manifests, day, view.run_id)
         if day in latest_runs:
-            run_ids.add(latest_runs[day][0])  # read only when it is not the run shown
-        for asset in slate_steps(graph):
-            for run_id in run_ids:
-                for key in _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, run_id):
-                    wanted.append((asset, key))
+            run_id, newest = latest_runs[day]
+            view.latest = LatestRun(run_id, newest)
+            view.latest.steps = (
+                view.steps if run_id == view.run_id else _step_views(graph, found, manifests, day, run_id)
+            )
+    return list(views.values())
+
+
+Found = dict[tuple[str, PartitionKey], Manifest | None]
+
+
+def _read_manifests(store: Store, graph: Graph, found: _Inventory, runs: set[tuple[date, str]]) -> Found:
+    """Every slate step's manifests of the given (date, run)s, 16 reads at a time."""
+    wanted = {
+        (asset, key)
+        for day, run_id in runs
+        for asset in slate_steps(graph)
+        for key in _keys_of(graph.specs[asset].shape.name, found.existing.get(asset, []), day, run_id)
+    }
 
     def fetch(item: tuple[str, PartitionKey]) -> tuple[tuple[str, PartitionKey], Manifest | None]:
         try:
@@ -177,24 +222,18 @@ def collect(
             return item, None
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        found = dict(pool.map(fetch, set(wanted)))
-    for day, view in views.items():
-        for asset in slate_steps(graph):
-            keys = _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, view.run_id)
-            manifests = [m for k in keys if (m := found.get((asset, k))) is not None]
-            view.steps[asset] = StepView(asset, _status(manifests), manifests)
-        if day in latest_runs:
-            run_id, newest = latest_runs[day]
-            latest = LatestRun(run_id, newest)
-            if run_id == view.run_id:
-                latest.steps = view.steps
-            else:
-                for asset in slate_steps(graph):
-                    keys = _keys_of(graph.specs[asset].shape.name, existing.get(asset, []), day, run_id)
-                    manifests = [m for k in keys if (m := found.get((asset, k))) is not None]
-                    latest.steps[asset] = StepView(asset, _status(manifests), manifests)
-            view.latest = latest
-    return list(views.values())
+        return dict(pool.map(fetch, wanted))
+
+
+def _step_views(
+    graph: Graph, found: _Inventory, manifests: Found, day: date, run_id: str
+) -> dict[str, StepView]:
+    views = {}
+    for asset in slate_steps(graph):
+        keys = _keys_of(graph.specs[asset].shape.name, found.existing.get(asset, []), day, run_id)
+        read = [m for k in keys if (m := manifests.get((asset, k))) is not None]
+        views[asset] = StepView(asset, _status(read), read)
+    return views
 
 
 def slate_steps(graph: Graph) -> tuple[str, ...]:
