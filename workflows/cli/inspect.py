@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -21,7 +22,11 @@ from workflows.cli.app import (
     fail,
     parse_date,
 )
-from workflows.dag.graph import pipeline_graph
+from workflows.dag.graph import Graph, pipeline_graph
+
+if TYPE_CHECKING:  # the command imports these itself, so `--help` stays quick
+    from steps.runtime.manifest import Manifest
+    from workflows.observe.status import PartitionView
 
 
 # ---- status, report ----------------------------------------------------------------------
@@ -33,8 +38,7 @@ def status(
 ) -> None:
     """Partitions by steps: status, duration, the current pointer and the latest attempt
     (flagged when a rerun made after the pointer's attempt failed)."""
-    from steps.runtime.manifest import Manifest
-    from workflows.observe.status import GLYPHS, collect, error_line, glyphs, slate_steps
+    from workflows.observe.status import GLYPHS, collect, slate_steps
 
     try:
         target = open_store(store or default_store())
@@ -46,17 +50,31 @@ def status(
         console.print("No runs in this range.")
         return
 
-    def group_of(manifest: Manifest) -> str:
-        group = manifest.partition.draft_group_id
-        return f" (draft group {group})" if group else ""
+    newer = _status_table(views, graph)
+    for view in newer:
+        _print_newer(view)
+    console.print(
+        "steps: " + " ".join(slate_steps(graph)) + "\n" + "  ".join(f"{g} {k}" for k, g in GLYPHS.items()),
+        highlight=False,
+    )
+
+
+def _group_of(manifest: Manifest) -> str:
+    group = manifest.partition.draft_group_id
+    return f" (draft group {group})" if group else ""
+
+
+def _status_table(views: list[PartitionView], graph: Graph) -> list[PartitionView]:
+    """Print the partitions x steps table; return the views whose latest run is not the one shown."""
+    from workflows.observe.status import glyphs, slate_steps
 
     table = Table(title="Partitions x steps")
     for column in ("game_date", "run", "status", "steps", "seconds", "pointer", "latest", "failed (why)"):
         table.add_column(column, overflow="fold")
-    newer = []  # dates whose latest run is not the one shown: named under the table
+    newer = []
     for view in views:
         failed = [
-            f"{a}: {s.manifest.error.type}{group_of(s.manifest)}"
+            f"{a}: {s.manifest.error.type}{_group_of(s.manifest)}"
             for a, s in view.steps.items()
             if s.status == "failed" and s.manifest and s.manifest.error
         ]
@@ -81,27 +99,29 @@ def status(
             "; ".join(failed),
         )
     console.print(table)
-    for view in newer:
-        assert view.latest is not None
-        head = f"{view.game_date.isoformat()}: latest run {view.latest.run_id} (attempt {view.latest.attempt_id or '-'})"
-        shown = (
-            f"the current pointer (v{view.pointer.seq}) still names run {view.pointer.run_id}"
-            f" (attempt {view.pointer.attempt_id or '-'})"
-            if view.pointer
-            else f"shown: run {view.run_id}"
-        )
-        if not view.latest_failed:
-            console.print(f"· {head} has no failed step; {shown}", highlight=False, markup=False)
-            continue
-        console.print(f"[red]! {head} failed; {shown}[/]", highlight=False)
-        for asset, manifest in view.latest.failures:
-            console.print(
-                f"    {asset}: {error_line(manifest)}{group_of(manifest)}", highlight=False, markup=False
-            )
-    console.print(
-        "steps: " + " ".join(slate_steps(graph)) + "\n" + "  ".join(f"{g} {k}" for k, g in GLYPHS.items()),
-        highlight=False,
+    return newer
+
+
+def _print_newer(view: PartitionView) -> None:
+    """Name a date's latest run under the table, with its failures if it failed."""
+    from workflows.observe.status import error_line
+
+    assert view.latest is not None
+    head = f"{view.game_date.isoformat()}: latest run {view.latest.run_id} (attempt {view.latest.attempt_id or '-'})"
+    shown = (
+        f"the current pointer (v{view.pointer.seq}) still names run {view.pointer.run_id}"
+        f" (attempt {view.pointer.attempt_id or '-'})"
+        if view.pointer
+        else f"shown: run {view.run_id}"
     )
+    if not view.latest_failed:
+        console.print(f"· {head} has no failed step; {shown}", highlight=False, markup=False)
+        return
+    console.print(f"[red]! {head} failed; {shown}[/]", highlight=False)
+    for asset, manifest in view.latest.failures:
+        console.print(
+            f"    {asset}: {error_line(manifest)}{_group_of(manifest)}", highlight=False, markup=False
+        )
 
 
 @app.command()
