@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import partial
 from typing import Any, Literal
 
 import pandas as pd
@@ -349,45 +350,15 @@ def execute(
     ctx = StepContext(
         spec=spec, partition=partition, store=store, correlation_id=correlation_id, attempt_id=attempt_id
     )
-    error: ErrorRecord | None = None
-    status: Status = "success"
-    try:
-        emit(
-            store,
-            "step_started",
-            correlation_id=correlation_id,
-            detail={"attempt": attempt, "attempt_id": attempt_id},
-            **event_fields,
-        )
-        if not skip_work(spec.asset, partition.game_date):
-            spec.run(ctx)
-        maybe_fault(spec.asset, partition.game_date)
-        broken = [c for c in ctx.checks if not c.passed and c.severity == "critical"]
-        if broken:
-            detail = "; ".join(f"{c.name}: {c.detail}" for c in broken)
-            error = ErrorRecord(
-                type=CheckFailed.__name__, message=f"critical check(s) failed: {detail}", retryable=False
-            )
-            status = "failed"
-    except SkipPartition as exc:
-        if spec.may_skip:
-            status = exc.status
-            ctx.check(exc.status, True, str(exc), severity="warn")  # the reason, named by the status
-        else:
-            status = "failed"
-            error = ErrorRecord(
-                type="UndeclaredSkip",
-                message=f"{spec.asset} ended early as {exc.status} ({exc}) but does not declare may_skip",
-                retryable=False,
-            )
-    except Exception as exc:
-        status = "failed"
-        error = ErrorRecord(
-            type=type(exc).__name__,
-            message=str(exc),
-            traceback_snippet=_snippet(exc),
-            retryable=not isinstance(exc, Deterministic),
-        )
+    announce = partial(
+        emit,
+        store,
+        "step_started",
+        correlation_id=correlation_id,
+        detail={"attempt": attempt, "attempt_id": attempt_id},
+        **event_fields,
+    )
+    status, error = _run(spec, partition, ctx, announce)
     finished = utc_now()
     manifest = Manifest(
         asset=spec.asset,
@@ -432,3 +403,35 @@ def execute(
             **event_fields,
         )
     return manifest
+
+
+def _run(
+    spec: StepSpec, partition: Partition, ctx: StepContext, announce: Callable[[], object]
+) -> tuple[Status, ErrorRecord | None]:
+    """The step's own work and what it ended as. Whatever it raises is its outcome; the
+    `step_started` event is part of the attempt, so a store that fails it fails the step."""
+    try:
+        announce()
+        if not skip_work(spec.asset, partition.game_date):
+            spec.run(ctx)
+        maybe_fault(spec.asset, partition.game_date)
+    except SkipPartition as exc:
+        if not spec.may_skip:
+            message = f"{spec.asset} ended early as {exc.status} ({exc}) but does not declare may_skip"
+            return "failed", ErrorRecord(type="UndeclaredSkip", message=message, retryable=False)
+        ctx.check(exc.status, True, str(exc), severity="warn")  # the reason, named by the status
+        return exc.status, None
+    except Exception as exc:
+        return "failed", ErrorRecord(
+            type=type(exc).__name__,
+            message=str(exc),
+            traceback_snippet=_snippet(exc),
+            retryable=not isinstance(exc, Deterministic),
+        )
+    broken = [c for c in ctx.checks if not c.passed and c.severity == "critical"]
+    if not broken:
+        return "success", None
+    detail = "; ".join(f"{c.name}: {c.detail}" for c in broken)
+    return "failed", ErrorRecord(
+        type=CheckFailed.__name__, message=f"critical check(s) failed: {detail}", retryable=False
+    )
