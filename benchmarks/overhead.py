@@ -21,8 +21,9 @@ from steps.runtime.store import Store
 from workflows.dag.config import load_config
 from workflows.dag.graph import pipeline_graph
 from workflows.dag.model import NodeId, Plan, PlannedStep
+from workflows.dag.outcome import TaskResult
 from workflows.dag.plan import make_plan
-from workflows.local.runner import LocalRunner, TaskResult, command_for
+from workflows.local.runner import LocalRunner, command_for
 
 
 # ---- 1. runner overhead: warm worker vs fresh interpreter ---------------------------------

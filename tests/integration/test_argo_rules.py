@@ -34,8 +34,9 @@ from workflows.dag.config import load_config
 from workflows.dag.draft_groups import expand_draft_groups
 from workflows.dag.graph import pipeline_graph
 from workflows.dag.model import Plan, PlannedStep
+from workflows.dag.outcome import TaskResult
 from workflows.dag.plan import make_plan
-from workflows.local.runner import LocalRunner, TaskResult
+from workflows.local.runner import LocalRunner
 
 CONFIG = load_config()
 GRAPH = pipeline_graph()

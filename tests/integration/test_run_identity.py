@@ -20,9 +20,10 @@ from steps.runtime.partition import Partition
 from steps.runtime.step import StepSpec, execute
 from steps.runtime.store import Store, frame_to_parquet, open_store
 from tests.helpers import latest_summary, run_steps_cli
-from workflows.cli.ranges import execute_range
+from workflows.cli.range_exec import execute_range
 from workflows.dag.config import load_config
 from workflows.dag.graph import pipeline_graph
+from workflows.dag.model import RangeRequest
 from workflows.local.runner import LocalRunner
 from workflows.local.warm import TIMED_OUT, WarmWorker, run_subprocess
 
@@ -223,11 +224,10 @@ def test_a_hung_step_times_out_and_the_range_still_ends_with_a_summary(
     store = open_store(seeded)
     began = time.monotonic()
     _, summary = execute_range(
+        RangeRequest(start=date(2024, 11, 18), end=date(2024, 11, 18)),
         store=store,
         graph=_slate_graph(ingest_odds=2),
         config=load_config(fast_config),
-        start=date(2024, 11, 18),
-        end=date(2024, 11, 18),
         kind="backfill",
         show_progress=False,
     )
@@ -254,11 +254,10 @@ def test_an_infrastructure_failure_fails_one_step_not_the_range(
     monkeypatch.setattr(LocalRunner, "_launch", broken)
     store = open_store(seeded)
     _, summary = execute_range(
+        RangeRequest(start=date(2024, 11, 18), end=date(2024, 11, 18)),
         store=store,
         graph=_slate_graph(),
         config=load_config(fast_config),
-        start=date(2024, 11, 18),
-        end=date(2024, 11, 18),
         kind="backfill",
         show_progress=False,
     )
@@ -271,22 +270,24 @@ def test_an_infrastructure_failure_fails_one_step_not_the_range(
 
 def test_the_summary_tells_reused_from_recomputed(seeded: str, fast_config: str) -> None:
     store = open_store(seeded)
+    day = RangeRequest(start=date(2024, 11, 18), end=date(2024, 11, 18))
     options = {
         "store": store,
         "graph": _slate_graph(),
         "config": load_config(fast_config),
-        "start": date(2024, 11, 18),
-        "end": date(2024, 11, 18),
         "kind": "backfill",
-        "show_progress": False,
     }
-    execute_range(**options)  # type: ignore[arg-type]
+    execute_range(day, **options, show_progress=False)  # type: ignore[arg-type]
     listed = [i.key for i in store.list("manifests/") if i.key.endswith("/manifest.json")]
     before = {k: parse_manifest(store.get_bytes(k), k) for k in listed}
-    _, resumed = execute_range(**options)  # type: ignore[arg-type]
+    _, resumed = execute_range(day, **options, show_progress=False)  # type: ignore[arg-type]
     assert resumed is not None and resumed.partitions["reused"] == 1
     assert all(s.ran == 0 for s in resumed.steps.values())
-    _, recomputed = execute_range(**options, resume=False)  # type: ignore[arg-type]
+    _, recomputed = execute_range(
+        dataclasses.replace(day, resume=False),
+        **options,
+        show_progress=False,  # type: ignore[arg-type]
+    )
     assert recomputed is not None and recomputed.partitions["reused"] == 0
     assert all(s.ran == 1 and s.reused == 0 for s in recomputed.steps.values())
     for k, old in before.items():

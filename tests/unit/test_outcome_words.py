@@ -12,8 +12,8 @@ from steps.runtime.partition import Partition
 from steps.runtime.store import open_store
 from workflows.dag.graph import pipeline_graph
 from workflows.dag.model import Plan, PlannedPartition
+from workflows.dag.outcome import TaskResult, held_back
 from workflows.dag.planrecord import RecordedStep
-from workflows.local.runner import TaskResult, held_back
 from workflows.observe.report import STATUS_COLOURS
 from workflows.observe.status import GLYPHS
 from workflows.observe.summary import build_summary, summary_csv

@@ -2,9 +2,9 @@
 
 # isort: off
 # Registration order is the order `pipeline --help` lists: running first, then reading back.
-from workflows.cli import ranges, inspect, pointers, argo
+from workflows.cli import ranges, demo, inspect, pointers, argo
 from workflows.cli.app import app
 
 # isort: on
 
-__all__ = ["app", "argo", "inspect", "pointers", "ranges"]
+__all__ = ["app", "argo", "demo", "inspect", "pointers", "ranges"]

@@ -6,6 +6,7 @@ import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast, get_args
 from zoneinfo import ZoneInfo
 
 import typer
@@ -16,6 +17,7 @@ from steps.runtime.errors import PipelineError
 from steps.runtime.partition import parse_game_date
 from steps.runtime.store import Store
 from workflows.dag.config import PipelineConfig
+from workflows.dag.model import AsOfMode
 
 app = typer.Typer(
     add_completion=False,
@@ -56,6 +58,24 @@ def parse_date(value: str | None, flag: str) -> date | None:
         return parse_game_date(value)
     except PipelineError as exc:
         raise fail(f"{flag}: {exc}") from None
+
+
+def date_range(start: str | None, end: str | None, default: date | None = None) -> tuple[date, date]:
+    """`--start`/`--end` as a range: no `--end` is a range of one, no `--start` is `--end` or `default`."""
+    last = parse_date(end, "--end")
+    first = parse_date(start, "--start") or last or default
+    if first is None:
+        raise fail("--start is required")
+    last = last or first
+    if last < first:
+        raise fail(f"--end {last} is before --start {first}")
+    return first, last
+
+
+def as_of_mode_of(value: str) -> AsOfMode:
+    if value not in get_args(AsOfMode):
+        raise fail(f"--as-of-mode must be one of {', '.join(get_args(AsOfMode))}, not {value!r}")
+    return cast(AsOfMode, value)
 
 
 GROUP_HELP = "The draft group, for a step with one partition per draft group"

@@ -19,15 +19,25 @@ from steps.runtime.timefmt import utc_now
 from workflows.argo import build as argo
 from workflows.argo.cluster import ArgoServerSettings, apply_custom_object, kube_api_client, workflows_service
 from workflows.argo.render import render as render_files
-from workflows.cli.app import STORE_HELP, app, console, default_store, err_console, fail, parse_date, today_et
+from workflows.cli.app import (
+    STORE_HELP,
+    app,
+    as_of_mode_of,
+    console,
+    date_range,
+    default_store,
+    err_console,
+    fail,
+    today_et,
+)
 from workflows.dag.catchup import catch_up_annotator
 from workflows.dag.config import load_config
 from workflows.dag.graph import build_graph, pipeline_graph
 from workflows.dag.ids import new_backfill_id
 from workflows.dag.model import NodeId, Plan, node_label
+from workflows.dag.outcome import TaskResult, held_back
 from workflows.dag.plan import make_plan
 from workflows.dag.planrecord import as_plan, read_plan, record_plan
-from workflows.local.runner import TaskResult, held_back
 from workflows.observe.summary import Summary, build_summary, write_summary
 
 cron_app = typer.Typer(
@@ -318,13 +328,8 @@ def submit(
 
     try:
         config = load_config(config_path)
-        first = parse_date(start, "--start")
-        last = parse_date(end, "--end") or first
-        assert first is not None and last is not None
-        if last < first:
-            raise fail(f"--end {last} is before --start {first}")
-        if as_of_mode not in ("pretip", "lock", "custom"):
-            raise fail(f"--as-of-mode must be pretip, lock or custom, not {as_of_mode!r}")
+        first, last = date_range(start, end)
+        mode_of_as_of = as_of_mode_of(as_of_mode)
         target = open_store(store or default_store())
         started = utc_now()
         backfill_id = new_backfill_id(started)
@@ -334,7 +339,7 @@ def submit(
             config,
             start=first,
             end=last,
-            as_of_mode=as_of_mode,  # type: ignore[arg-type]
+            as_of_mode=mode_of_as_of,
             as_of_ts=parse_as_of(as_of_ts) if as_of_ts else None,
             worlds=worlds,
             profile=profile,

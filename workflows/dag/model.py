@@ -24,6 +24,44 @@ class PlanError(PipelineError):
 
 
 @dataclass(frozen=True)
+class RangeRequest:
+    """How a range was asked for: its dates, as-of, simulation and rerun choices. Its summary
+    and `range_started` event record it (`record`)."""
+
+    start: date
+    end: date
+    as_of_mode: AsOfMode = "pretip"
+    as_of_ts: datetime | None = None
+    worlds: int | None = None
+    profile: str | None = None
+    season: int | None = None
+    resume: bool = True
+    force: bool = False
+    draft_groups: list[str] | None = None
+    reason: str | None = None
+    no_downstream: bool = False
+    max_parallel: int | None = None
+
+    def record(self, steps: list[str] | None, default_parallel: int) -> dict[str, object]:
+        """The request as JSON; `steps` is the chosen steps when not the whole DAG."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "as_of_mode": self.as_of_mode,
+            "as_of_ts": self.as_of_ts.isoformat() if self.as_of_ts else None,
+            "worlds": self.worlds,
+            "profile": self.profile,
+            "resume": self.resume,
+            "force": self.force,
+            "steps": steps,
+            "no_downstream": self.no_downstream,
+            "draft_groups": self.draft_groups,
+            "reason": self.reason,
+            "max_parallel": self.max_parallel or default_parallel,
+        }
+
+
+@dataclass(frozen=True)
 class StepPlan:
     asset: str
     action: Action

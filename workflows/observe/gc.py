@@ -286,6 +286,58 @@ def _run_age(entry: RunEntry, manifests: _Manifests) -> datetime | None:
     return None  # an attempt of unknown age: keep
 
 
+def _stale_run(entry: RunEntry, newest: datetime, keep_days: float) -> Candidate:
+    """A whole run no pointer or reader names, older than the keep window."""
+    objects = entry.objects()
+    # manifest.json first (what readers look at), then the marks that describe it.
+    manifest_keys = (
+        ([entry.latest_manifest.key] if entry.latest_manifest else [])
+        + [info.key for info in entry.marks]
+        + [info.key for _, info in sorted(entry.attempt_manifests.items())]
+    )
+    return Candidate(
+        asset=entry.asset,
+        partition=entry.key.scope().segments(),
+        run_id=entry.key.run_id,
+        attempts=sorted(entry.attempts()),
+        manifests=manifest_keys,
+        outputs=[o.key for o in objects],
+        size=sum(o.size for o in objects)
+        + (entry.latest_manifest.size if entry.latest_manifest else 0)
+        + sum(i.size for i in entry.attempt_manifests.values()),
+        why=f"unreferenced run{'' if entry.latest_manifest else ' (no manifest: orphan outputs)'}, "
+        f"newest attempt {iso_utc(newest)} is older than {keep_days:g} days",
+    )
+
+
+def _superseded_attempts(entry: RunEntry, latest: str, kept: set[str | None]) -> list[Candidate]:
+    """A run's attempts before its latest that nothing names and that are known to be over."""
+    latest_start = attempt_started(latest)
+    found: list[Candidate] = []
+    for attempt in sorted(entry.attempts() - {latest} - kept):
+        start = attempt_started(attempt)
+        finished = attempt in entry.attempt_manifests
+        if not finished and (start is None or latest_start is None or start >= latest_start):
+            continue  # no manifest and not known to predate the latest: maybe still running
+        outputs = entry.outputs.get(attempt, [])
+        own_manifest = entry.attempt_manifests.get(attempt)
+        # A mark speaks for the manifest.json one attempt wrote; a superseded one vouches for nothing.
+        own_marks = [m for m in entry.marks if _mark_attempt(m.key) == attempt]
+        found.append(
+            Candidate(
+                asset=entry.asset,
+                partition=entry.key.scope().segments(),
+                run_id=entry.key.run_id,
+                attempts=[attempt],
+                manifests=([own_manifest.key] if own_manifest else []) + [m.key for m in own_marks],
+                outputs=[o.key for o in outputs],
+                size=sum(o.size for o in outputs) + (own_manifest.size if own_manifest else 0),
+                why=f"superseded attempt (the run's latest is {latest}; no pointer or reader names it)",
+            )
+        )
+    return found
+
+
 def plan_gc(
     store: Store,
     *,
@@ -302,59 +354,13 @@ def plan_gc(
     manifests = _Manifests(store, runs)
     candidates: list[Candidate] = []
     for run, entry in sorted(runs.items()):
-        key = entry.key
-        # manifest.json first (what readers look at), then the marks that describe it.
-        manifest_keys = (
-            ([entry.latest_manifest.key] if entry.latest_manifest else [])
-            + [info.key for info in entry.marks]
-            + [info.key for _, info in sorted(entry.attempt_manifests.items())]
-        )
-        age = _run_age(entry, manifests) if run not in kept else None
-        if age is not None and age < cutoff:
-            objects = entry.objects()
-            candidates.append(
-                Candidate(
-                    asset=entry.asset,
-                    partition=key.scope().segments(),
-                    run_id=key.run_id,
-                    attempts=sorted(entry.attempts()),
-                    manifests=manifest_keys,
-                    outputs=[o.key for o in objects],
-                    size=sum(o.size for o in objects)
-                    + (entry.latest_manifest.size if entry.latest_manifest else 0)
-                    + sum(i.size for i in entry.attempt_manifests.values()),
-                    why=f"unreferenced run{'' if entry.latest_manifest else ' (no manifest: orphan outputs)'}, "
-                    f"newest attempt {iso_utc(age)} is older than {keep_days:g} days",
-                )
-            )
+        newest = _run_age(entry, manifests) if run not in kept else None
+        if newest is not None and newest < cutoff:
+            candidates.append(_stale_run(entry, newest, keep_days))
             continue
         latest = _latest_attempt(entry, manifests)
-        if latest is None:
-            continue  # no latest attempt to supersede anything
-        latest_start = attempt_started(latest)
-        for attempt in sorted(entry.attempts() - {latest}):
-            if attempt in kept.get(run, set()):
-                continue
-            start = attempt_started(attempt)
-            finished = attempt in entry.attempt_manifests
-            if not finished and (start is None or latest_start is None or start >= latest_start):
-                continue  # no manifest and not known to predate the latest: maybe still running
-            outputs = entry.outputs.get(attempt, [])
-            own_manifest = entry.attempt_manifests.get(attempt)
-            # A mark speaks for the manifest.json one attempt wrote; a superseded one vouches for nothing.
-            own_marks = [m for m in entry.marks if _mark_attempt(m.key) == attempt]
-            candidates.append(
-                Candidate(
-                    asset=entry.asset,
-                    partition=key.scope().segments(),
-                    run_id=key.run_id,
-                    attempts=[attempt],
-                    manifests=([own_manifest.key] if own_manifest else []) + [m.key for m in own_marks],
-                    outputs=[o.key for o in outputs],
-                    size=sum(o.size for o in outputs) + (own_manifest.size if own_manifest else 0),
-                    why=f"superseded attempt (the run's latest is {latest}; no pointer or reader names it)",
-                )
-            )
+        if latest is not None:  # without a latest attempt, nothing is superseded
+            candidates.extend(_superseded_attempts(entry, latest, kept.get(run, set())))
     return GcPlan(now=now, cutoff=cutoff, referenced=kept, candidates=candidates)
 
 

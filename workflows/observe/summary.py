@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from steps.runtime import layout
 from steps.runtime.store import Store
 from workflows.dag.model import Plan
-from workflows.local.runner import TaskResult
+from workflows.dag.outcome import TaskResult
 
 _VOLATILE = [
     (re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:.]+Z?)?"), "<date>"),
