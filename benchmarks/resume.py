@@ -146,14 +146,14 @@ class ByPurpose(CountingStore):
     manifest_gets = manifest_pages = 0
 
     def get_bytes(self, key: str) -> bytes:
-        self.manifest_gets += key.startswith("manifests/")
+        self.manifest_gets += key.startswith(layout.MANIFESTS)
         return super().get_bytes(key)
 
     def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
         items = list(self.inner.list_after(prefix, start_after, stop))
         pages = max(1, -(-len(items) // 1000))
         self.list_pages += pages
-        self.manifest_pages += pages if prefix.startswith("manifests/") else 0
+        self.manifest_pages += pages if prefix.startswith(layout.MANIFESTS) else 0
         return iter(items)
 
 

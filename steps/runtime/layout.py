@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from steps.runtime.partition import PartitionKey, check_token, parse_game_date
-from steps.runtime.timefmt import from_key_ts, to_key_ts
+from steps.runtime.timefmt import from_key_ts, to_key_ts, utc_now
 
 LANDING = "landing/"
 RUNS = "runs/"
@@ -206,6 +207,12 @@ def log_key(asset: str, key: PartitionKey, attempt: int, stream: str) -> str:
     return f"{log_prefix(asset, key)}attempt-{attempt}.{stream}.txt"
 
 
+def new_attempt_id() -> str:
+    """Unique per execution and sortable by start time, e.g. `20250115T233001Z-3f9a1c`: the
+    `attempt=` segment of an attempt's keys."""
+    return f"{to_key_ts(utc_now())}-{os.urandom(3).hex()}"
+
+
 # ---- parsing: each builder's inverse, so no caller splits a key by hand ------------------
 
 
@@ -380,5 +387,22 @@ def parse_event_key(key: str) -> tuple[datetime, str] | None:
         return None
     try:
         return from_key_ts(stamp), check_token(event_id, "event id")
+    except ValueError:
+        return None
+
+
+def parse_log_key(key: str) -> tuple[int, str] | None:
+    """`log_key`'s attempt number and stream (`stdout`, `stderr`)."""
+    name = key.rsplit("/", 1)[-1]
+    if not (key.startswith(LOGS) and name.startswith("attempt-") and name.endswith(".txt")):
+        return None
+    number, _, stream = name[len("attempt-") : -len(".txt")].partition(".")
+    return (int(number), stream) if number.isdigit() and stream else None
+
+
+def attempt_started(attempt_id: str) -> datetime | None:
+    """`new_attempt_id`'s start time; None for an id in another form."""
+    try:
+        return from_key_ts(attempt_id.split("-", 1)[0])
     except ValueError:
         return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from steps.runtime.manifest import (
 from steps.runtime.partition import Partition
 from steps.runtime.shapes import DATE, Input, Shape
 from steps.runtime.store import Store, content_hash, frame_to_parquet
-from steps.runtime.timefmt import iso_utc, to_key_ts, utc_now
+from steps.runtime.timefmt import iso_utc, utc_now
 
 GapPolicy = Literal["fail", "proceed"]
 
@@ -322,11 +321,6 @@ def _snippet(exc: BaseException) -> str:
     return buf.getvalue()[-2000:]
 
 
-def new_attempt_id() -> str:
-    """Unique per execution and sortable by start time, e.g. `20250115T233001Z-3f9a1c`."""
-    return f"{to_key_ts(utc_now())}-{os.urandom(3).hex()}"
-
-
 def execute(
     spec: StepSpec,
     partition: Partition,
@@ -341,7 +335,7 @@ def execute(
     """Run one step for one partition; always leaves a manifest (any `Status`)
     when the store answers. A store that fails the manifest write raises its StoreError."""
     started = utc_now()
-    attempt_id = attempt_id or new_attempt_id()
+    attempt_id = attempt_id or layout.new_attempt_id()
     event_fields: dict[str, Any] = {
         "asset": spec.asset,
         "game_date": partition.game_date,

@@ -131,3 +131,31 @@ def test_scope_parsers_refuse_runs_and_other_folders() -> None:
     assert layout.parse_landing_date_prefix("landing/schedule/month=2025-01/") is None
     assert layout.parse_backfill_key("backfills/bf-1") is None
     assert layout.parse_event_day_prefix("events/2025/") is None
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_log_keys_round_trip_and_order_by_attempt_number(key: PartitionKey) -> None:
+    keys = [layout.log_key("sim.run", key, n, "stderr") for n in (2, 10, 9)]
+    assert [layout.parse_log_key(k) for k in keys] == [(2, "stderr"), (10, "stderr"), (9, "stderr")]
+    # attempt 10 is the newest, though "attempt-10" sorts before "attempt-9" as text
+    assert max(keys, key=lambda k: layout.parse_log_key(k) or (0, "")) == keys[1]
+    assert layout.parse_log_key(layout.log_key("sim.run", key, 1, "stdout")) == (1, "stdout")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "logs/sim.run/game_date=2025-01-15/run=r1/notes.txt",
+        "logs/sim.run/attempt-x.stderr.txt",
+        "runs/a/attempt-1.stderr.txt",
+    ],
+)
+def test_log_key_refuses(key: str) -> None:
+    assert layout.parse_log_key(key) is None
+
+
+def test_attempt_ids_carry_their_start_time() -> None:
+    assert layout.attempt_started("20250115T233001Z-3f9a1c") == AT
+    started = layout.attempt_started(layout.new_attempt_id())
+    assert started is not None and abs((datetime.now(UTC) - started).total_seconds()) < 60
+    assert layout.attempt_started("manual-1") is None

@@ -25,10 +25,10 @@ from typing import Literal, TypeVar
 from steps.runtime import layout
 from steps.runtime.command import step_argv
 from steps.runtime.errors import EXIT_NOT_RETRYABLE, ManifestError, StoreError
+from steps.runtime.layout import new_attempt_id
 from steps.runtime.manifest import STOPPED_SHORT, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
-from steps.runtime.step import new_attempt_id
 from steps.runtime.store import Store
 from workflows.dag.config import PipelineConfig
 from workflows.dag.draft_groups import expand_draft_groups, groups_from_store

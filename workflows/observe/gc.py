@@ -14,7 +14,7 @@ from steps.runtime.manifest import Manifest, parse_manifest
 from steps.runtime.partition import PartitionKey, month_of
 from steps.runtime.pointer import Pointer
 from steps.runtime.store import ObjectInfo, Store
-from steps.runtime.timefmt import from_key_ts, iso_utc, to_key_ts, utc_now
+from steps.runtime.timefmt import iso_utc, to_key_ts, utc_now
 
 KEEP_DAYS = 30
 IN_FLIGHT_HOURS = 48
@@ -78,14 +78,6 @@ class GcPlan:
     @property
     def total_bytes(self) -> int:
         return sum(c.size for c in self.candidates)
-
-
-def attempt_started(attempt_id: str) -> datetime | None:
-    """An attempt id (`20250115T233001Z-3f9a1c`) starts with its start time; others are unknown."""
-    try:
-        return from_key_ts(attempt_id.split("-", 1)[0])
-    except ValueError:
-        return None
 
 
 def run_of(key: str) -> tuple[RunId, str | None] | None:
@@ -277,11 +269,11 @@ def _latest_attempt(entry: RunEntry, manifests: _Manifests) -> str | None:
 
 def _run_age(entry: RunEntry, manifests: _Manifests) -> datetime | None:
     """When the run's newest attempt started (from attempt ids; the manifest if they do not say)."""
-    starts = [attempt_started(a) for a in entry.attempts()]
+    starts = [layout.attempt_started(a) for a in entry.attempts()]
     if starts and all(s is not None for s in starts):
         return max(s for s in starts if s is not None)
     latest = manifests.latest((entry.asset, entry.segments))
-    if latest is not None and all(attempt_started(a) is None for a in entry.attempts()):
+    if latest is not None and all(layout.attempt_started(a) is None for a in entry.attempts()):
         return latest.timing.finished_at
     return None  # an attempt of unknown age: keep
 
@@ -312,10 +304,10 @@ def _stale_run(entry: RunEntry, newest: datetime, keep_days: float) -> Candidate
 
 def _superseded_attempts(entry: RunEntry, latest: str, kept: set[str | None]) -> list[Candidate]:
     """A run's attempts before its latest that nothing names and that are known to be over."""
-    latest_start = attempt_started(latest)
+    latest_start = layout.attempt_started(latest)
     found: list[Candidate] = []
     for attempt in sorted(entry.attempts() - {latest} - kept):
-        start = attempt_started(attempt)
+        start = layout.attempt_started(attempt)
         finished = attempt in entry.attempt_manifests
         if not finished and (start is None or latest_start is None or start >= latest_start):
             continue  # no manifest and not known to predate the latest: maybe still running

@@ -16,10 +16,11 @@ from datetime import date
 from steps.pipeline.finalize import PUBLISHED_ASSET as PUBLISHED  # its pointers name the promoted run
 from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound, PipelineError, PreconditionFailed
+from steps.runtime.layout import new_attempt_id
 from steps.runtime.manifest import Manifest, read_manifest
 from steps.runtime.partition import PartitionKey, month_of
 from steps.runtime.pointer import Pointer, current_run
-from steps.runtime.step import execute, new_attempt_id
+from steps.runtime.step import execute
 from steps.runtime.store import ObjectInfo, Store, content_hash
 from steps.runtime.timefmt import to_key_ts, utc_now
 from workflows.dag.graph import Graph
