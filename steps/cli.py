@@ -39,6 +39,12 @@ from steps.runtime.step import execute
 from steps.runtime.store import Store, open_store
 from steps.runtime.termination import report_termination
 
+# Left in --outputs-dir by a run that exits 2. A packed pod's emissary runs a container's command
+# again on any non-zero exit (cmd/argoexec/commands/emissary.go: `retry.OnError` with a predicate
+# that is always true), in the same pod and so beside the same directory; the mark makes each
+# such run end at once, as the local runner and the unpacked retryStrategy do not retry exit 2.
+NOT_RETRYABLE_MARK = "not-retryable"
+
 app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,  # help texts hold literal brackets (s3://<bucket>[/prefix])
@@ -104,6 +110,12 @@ def run(
 ) -> None:
     from steps.registry import get_step
 
+    if outputs_dir is not None and (outputs_dir / NOT_RETRYABLE_MARK).exists():
+        _fail(
+            f"{asset}: not run again: its run before this one, in this pod, failed in a way a retry "
+            "cannot cure (its manifest and outputs stand)",
+            EXIT_NOT_RETRYABLE,
+        )
     try:
         spec = get_step(asset)
         if game_date is None and month is None:
@@ -126,7 +138,7 @@ def run(
     except StoreUnavailable as exc:
         _fail(f"{asset}: {exc}", EXIT_STORE_UNAVAILABLE)
     except PipelineError as exc:
-        _fail(f"{asset}: {exc}", EXIT_NOT_RETRYABLE)
+        _fail(f"{asset}: {exc}", EXIT_NOT_RETRYABLE, outputs_dir)
     if existing is not None and existing.status == "success" and not force:
         if spec.rerun_if and spec.rerun_if(target, partition):
             typer.echo(
@@ -152,7 +164,9 @@ def run(
         _fail(f"{asset} {partition.describe()}: the store failed: {exc}", EXIT_STORE_UNAVAILABLE)
     except PreconditionFailed as exc:  # an attempt id used twice: its record stays as it was
         _fail(
-            f"{asset} {partition.describe()}: attempt {attempt_id} was made before: {exc}", EXIT_NOT_RETRYABLE
+            f"{asset} {partition.describe()}: attempt {attempt_id} was made before: {exc}",
+            EXIT_NOT_RETRYABLE,
+            outputs_dir,
         )
     if outputs_dir:
         _write_outputs(outputs_dir, manifest, target, reused=False)
@@ -165,6 +179,7 @@ def run(
         _fail(
             f"{asset} {partition.describe()}: {manifest.error.type}: {manifest.error.message}",
             exit_code(manifest.error),
+            outputs_dir,
         )
 
 
@@ -186,8 +201,11 @@ def _existing(store: Store, asset: str, partition: Partition) -> Manifest | None
     return existing
 
 
-def _fail(message: str, code: int) -> NoReturn:
+def _fail(message: str, code: int, outputs_dir: Path | None = None) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
+    if code == EXIT_NOT_RETRYABLE and outputs_dir is not None:
+        outputs_dir.mkdir(parents=True, exist_ok=True)
+        (outputs_dir / NOT_RETRYABLE_MARK).touch()
     report_termination(message)
     raise typer.Exit(code)
 

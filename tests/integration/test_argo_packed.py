@@ -189,6 +189,23 @@ def test_each_container_runs_its_steps_command_writing_to_its_own_directory(name
     assert len(set(dirs)) == len(dirs), "containers share /tmp: each needs its own directory"
 
 
+@pytest.mark.parametrize("name", sorted(PACKS))
+def test_each_containers_directory_lives_as_long_as_its_pod(name: str) -> None:
+    """The emissary reruns a container in the same pod on any non-zero exit (docs/argo-rules.md
+    §9.1); a step that exited 2 leaves a mark in its --outputs-dir (steps/cli.py
+    NOT_RETRYABLE_MARK) so that rerun ends at once. The directory must outlive the container
+    and not the pod: on an emptyDir volume the whole set mounts."""
+    volumes = {v["name"]: v for v in PACKED["spec"]["volumes"]}
+    mounts = {m["mountPath"]: m["name"] for m in PACKS[name]["containerSet"]["volumeMounts"]}
+    for container in members(PACKS[name]):
+        directory = container["command"][container["command"].index("--outputs-dir") + 1]
+        [(mount, volume)] = [
+            (path, v) for path, v in mounts.items() if directory.startswith(path.rstrip("/") + "/")
+        ]
+        assert "emptyDir" in volumes[volume], (container["name"], mount, volumes[volume])
+        assert "volumeMounts" not in container  # the set's mount is every container's (GetContainers)
+
+
 def test_the_pack_outputs_the_draft_groups_the_fan_out_reads() -> None:
     pack = PACKS[argo.SLATE_PACK]
     outputs = {p["name"]: p["valueFrom"] for p in pack["outputs"]["parameters"]}

@@ -11,6 +11,7 @@ import time
 import pandas as pd
 import pytest
 
+from steps.cli import NOT_RETRYABLE_MARK
 from steps.runtime import layout
 from steps.runtime.errors import ManifestError, MissingInput
 from steps.runtime.events import read_events
@@ -162,6 +163,41 @@ def test_cli_unreachable_minio(seeded: str) -> None:
     }
     result = run_steps_cli(*_args("s3://bucket"), env=env)
     assert result.returncode == 3 and "cannot reach S3 endpoint" in result.stderr
+
+
+def _attempt_records(store: Store, asset: str) -> list[str]:
+    listed = store.list(layout.manifest_run_prefix(asset, part().key))
+    return sorted(i.key for i in listed if layout.parse_attempt_manifest_key(i.key) is not None)
+
+
+def test_a_deterministic_failure_is_not_run_again_beside_the_same_outputs_dir(seeded: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A packed pod's emissary reruns a container on any non-zero exit, beside the same outputs
+    directory (docs/argo-rules.md §9.1): after an exit 2 the rerun ends at once, so a packed step
+    makes one attempt, as the local runner and the unpacked retryStrategy do."""
+    store = open_store(seeded)
+    outputs = tmp_path / "outputs" / "minutes-score"
+    first = run_steps_cli(*_args(seeded, "minutes.score"), "--outputs-dir", str(outputs))
+    assert first.returncode == 2 and (outputs / NOT_RETRYABLE_MARK).exists()
+    status_before = (outputs / "status").read_text()
+    [record] = _attempt_records(store, "minutes.score")
+    again = run_steps_cli(*_args(seeded, "minutes.score"), "--outputs-dir", str(outputs))
+    assert again.returncode == 2 and "not run again" in again.stderr
+    assert _attempt_records(store, "minutes.score") == [record]  # no new attempt, no new manifest
+    assert (outputs / "status").read_text() == status_before == "failed"
+    # A new pod (a fresh directory) or the local runner (none) runs the step again.
+    fresh = run_steps_cli(*_args(seeded, "minutes.score"), "--outputs-dir", str(tmp_path / "new-pod"))
+    assert fresh.returncode == 2 and "not run again" not in fresh.stderr
+    assert len(_attempt_records(store, "minutes.score")) == 2
+
+
+def test_a_failure_a_retry_may_cure_leaves_no_mark(seeded: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    outputs = tmp_path / "outputs"
+    result = run_steps_cli(
+        *_args(seeded), "--outputs-dir", str(outputs), env={"PIPELINE_FAULTS": "ingest.roster@*=raise"}
+    )
+    assert result.returncode == 1, result.stderr
+    assert (outputs / "status").read_text() == "failed"
+    assert not (outputs / NOT_RETRYABLE_MARK).exists()
 
 
 def test_a_deterministic_failure_exits_2_with_a_failed_manifest(seeded: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
