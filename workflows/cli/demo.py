@@ -88,8 +88,8 @@ def demo(
     assert summary is not None
     root = target.url
     group = next(iter(draft_groups_on(target, PUBLISHED_ASSET, last)), "<G>")
-    console.print(
-        "\n[bold]Where to look[/]\n"
+    console.print("\n[bold]Where to look[/]")
+    console.print(  # no markup: the paths hold brackets (an optional segment)
         f"  projections (current):  {root}/current/{PUBLISHED_ASSET}/game_date=<D>/draft_group=<G>/current_run.json\n"
         f"  run outputs:            {root}/runs/<asset>/game_date=<D>/[draft_group=<G>/]run=<run_id>/\n"
         f"  manifests:              {root}/manifests/<asset>/<partition>/manifest.json\n"
@@ -97,6 +97,7 @@ def demo(
         f"  try: pipeline show {PUBLISHED_ASSET} --game-date {last} --draft-group {group} --store {root}\n"
         f"       pipeline run --start {first} --end {last} --store {root}   (resume: runs nothing)",
         highlight=False,
+        markup=False,
     )
     if summary.failed:
         raise typer.Exit(1)
