@@ -278,6 +278,9 @@ def test_the_summary_tells_reused_from_recomputed(seeded: str, fast_config: str)
         "kind": "backfill",
     }
     execute_range(day, **options, show_progress=False)  # type: ignore[arg-type]
+    # Each attempt's stdout is kept; a stream it left empty (stderr, on success) is not.
+    logs = [(i.key, i.size, layout.parse_log_key(i.key)) for i in store.list(layout.LOGS)]
+    assert logs and all(size > 0 and parsed is not None and parsed[1] == "stdout" for _, size, parsed in logs)
     listed = [i.key for i in store.list("manifests/") if i.key.endswith("/manifest.json")]
     before = {k: parse_manifest(store.get_bytes(k), k) for k in listed}
     _, resumed = execute_range(day, **options, show_progress=False)  # type: ignore[arg-type]

@@ -20,6 +20,21 @@ def test_bytes_round_trip_and_overwrite(store: Store) -> None:
     assert info is not None and info.size == 3 and info.etag == etag2
 
 
+@pytest.mark.parametrize(
+    "key",
+    ["events/20250115/e1.json", "logs/sim.run/game_date=2025-01-15/attempt-1.stdout.txt", "runs/a/x.bin"],
+)
+def test_a_listing_gives_the_etag_a_put_returned_for_every_kind_of_key(store: Store, key: str) -> None:
+    """The directory store keeps no ETag record for events and logs (written once, never
+    compared): a listing computes theirs, and it is the one the put returned."""
+    first = store.put_bytes(key, b"one")
+    [listed] = list(store.list(key))
+    assert listed.etag == first
+    second = store.put_bytes(key, b"two")  # replaced: a record kept for the old bytes must not answer
+    [listed] = list(store.list(key))
+    assert listed.etag == second != first
+
+
 def test_missing_object(store: Store) -> None:
     with pytest.raises(ObjectNotFound, match="no object at"):
         store.get_bytes("nope/x.json")

@@ -148,12 +148,13 @@ class LocalRunner:
                     self._warm = None  # fresh interpreters from here on
 
     def _keep_logs(self, asset: str, partition: Partition, attempt: int, log_base: Path) -> list[str]:
+        """The attempt's stdout and stderr in the store; a stream it left empty is not kept."""
         keys = []
         for suffix, stream in ((".out", "stdout"), (".err", "stderr")):
             path = log_base.with_suffix(suffix)
-            if path.exists():
+            data = path.read_bytes() if path.exists() else b""
+            if data:
                 key = layout.log_key(asset, partition.key, attempt, stream)
-                data = path.read_bytes()
                 with_store_retries(partial(self.store.put_bytes, key, data))
                 keys.append(key)
         return keys

@@ -134,8 +134,11 @@ class LocalStore(Store):
 
     def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> str:
         etag = _etag(data)
-        sync = _durable(key, data)
-        self._keep_etag(key, etag, self._write_atomic(self._path(key), data, sync=sync, exclusive=exclusive))
+        written = self._write_atomic(self._path(key), data, sync=_durable(key, data), exclusive=exclusive)
+        # Events and log copies are written once and never compared, so their ETags are not
+        # kept: a listing that asks for one computes it then (`_known_etag`).
+        if not key.startswith(_UNSYNCED):
+            self._keep_etag(key, etag, written)
         return etag
 
     def _keep_etag(self, key: str, etag: str, st: os.stat_result) -> None:
