@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
-from steps.runtime.errors import PointerRefused
+from steps.runtime.errors import PointerContended, PointerRefused
 from steps.runtime.manifest import InputRecord, Manifest, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.pointer import DivergentHistory, current_run, promote
@@ -97,7 +97,7 @@ def run(ctx: StepContext) -> None:
             f"models/minutes is run {model.run_id} (version {model.seq})",
             severity="warn",
         )
-    except PointerRefused as exc:
+    except (PointerRefused, PointerContended) as exc:  # best effort: the projections are promoted
         ctx.check("model_pointer", True, f"models/minutes kept: {exc}", severity="warn")
 
 

@@ -51,6 +51,11 @@ class PointerRefused(Deterministic):
     """A pointer update was refused (no success manifest, or it would move the pointer back)."""
 
 
+class PointerContended(PipelineError):
+    """A pointer update lost every race for it while others kept moving the pointer: nothing
+    refused it, so it is retried (a promote that ends so fails, never not_promoted)."""
+
+
 class ContractBroken(Deterministic):
     """A data frame broke its pandera contract at a step boundary."""
 

@@ -31,7 +31,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from steps.runtime import layout
-from steps.runtime.errors import ObjectNotFound, PointerRefused, PreconditionFailed
+from steps.runtime.errors import ObjectNotFound, PointerContended, PointerRefused, PreconditionFailed
 from steps.runtime.manifest import Manifest, parse_manifest, require_success
 from steps.runtime.partition import PartitionKey
 from steps.runtime.store import Store, dumps_json
@@ -230,7 +230,7 @@ def promote(
             _record_history(store, scope, new)
             return new
         time.sleep(random.uniform(0.005, 0.05) * (1 + attempt))
-    raise PointerRefused(f"gave up updating {layout.pointer_key(scope)} after {max_attempts} lost races")
+    raise PointerContended(f"gave up updating {layout.pointer_key(scope)} after {max_attempts} lost races")
 
 
 def _next_version(store: Store, scope: str, current: Pointer | None) -> tuple[Pointer | None, int]:

@@ -10,7 +10,14 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from steps.runtime import layout
-from steps.runtime.errors import ManifestError, PointerRefused, PreconditionFailed, StoreUnavailable
+from steps.runtime.errors import (
+    Deterministic,
+    ManifestError,
+    PointerContended,
+    PointerRefused,
+    PreconditionFailed,
+    StoreUnavailable,
+)
 from steps.runtime.layout import history_key, pointer_key
 from steps.runtime.manifest import read_manifest
 from steps.runtime.partition import PartitionKey
@@ -31,6 +38,21 @@ SCOPE = "current/finalize.unified/game_date=2025-01-15/"
 
 def key(run_id: str) -> PartitionKey:
     return PartitionKey.from_segments(f"game_date=2025-01-15/run={run_id}")
+
+
+def test_losing_every_race_is_contention_a_retry_may_cure_not_a_refusal(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a pointer that must not move (back in time, no success manifest) is refused, which the
+    promote step reports as not_promoted; a pointer others kept moving fails retryably."""
+    import steps.runtime.pointer as pointer_module
+
+    make_manifest(store, ASSET, "r1", as_of="2025-01-15T20:00:00Z")
+    monkeypatch.setattr(pointer_module, "_swap", lambda *args: False)  # every race lost
+    with pytest.raises(PointerContended, match="after 3 lost races") as raised:
+        promote(store, SCOPE, asset=ASSET, key=key("r1"), reason="contended", max_attempts=3)
+    assert not isinstance(raised.value, Deterministic)  # so the step's error is retryable (exit 1)
+    assert read_pointer(store, SCOPE) is None
 
 
 def test_promote_history_and_rollback(store: Store) -> None:
