@@ -121,14 +121,18 @@ def test_minio_restart_mid_backfill_completes(tmp_path: Path, monkeypatch: pytes
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ, **env),
+            # sim.run stalls 3 s after writing its outputs, before its manifest: the restart below
+            # lands in that stall, so the manifest write meets the outage whatever else is running
+            # (the runner's own store calls ride an outage out and cost no step a retry).
+            env=dict(os.environ, **env, PIPELINE_FAULTS="sim.run@*=sleep:3"),
         )
         store = open_store(url)
         deadline = time.monotonic() + 120
-        while len(list(store.list("manifests/"))) < 12 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        while not any(True for _ in store.list("runs/sim.run/")) and time.monotonic() < deadline:
+            time.sleep(0.05)
         server.stop()
-        time.sleep(4.0)  # down longer than the client's own retries ride out; then back, same port and data
+        # Down past the stall and the client's own retries (about 1.5 s); then back, same port and data.
+        time.sleep(6.0)
         server.start()
         out, _ = proc.communicate(timeout=600)
         assert proc.returncode == 0, out.decode()[-3000:]
