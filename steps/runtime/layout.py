@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -406,3 +407,9 @@ def attempt_started(attempt_id: str) -> datetime | None:
         return from_key_ts(attempt_id.split("-", 1)[0])
     except ValueError:
         return None
+
+
+def newest_log(keys: Iterable[str], stream: str = "stderr") -> str | None:
+    """Among log keys, the newest attempt's log of `stream` (by attempt number, not by text)."""
+    found = {p[0]: k for k in keys if (p := parse_log_key(k)) is not None and p[1] == stream}
+    return found[max(found)] if found else None

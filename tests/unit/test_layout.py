@@ -138,7 +138,8 @@ def test_log_keys_round_trip_and_order_by_attempt_number(key: PartitionKey) -> N
     keys = [layout.log_key("sim.run", key, n, "stderr") for n in (2, 10, 9)]
     assert [layout.parse_log_key(k) for k in keys] == [(2, "stderr"), (10, "stderr"), (9, "stderr")]
     # attempt 10 is the newest, though "attempt-10" sorts before "attempt-9" as text
-    assert max(keys, key=lambda k: layout.parse_log_key(k) or (0, "")) == keys[1]
+    assert layout.newest_log(keys) == keys[1]
+    assert layout.newest_log(keys, "stdout") is None
     assert layout.parse_log_key(layout.log_key("sim.run", key, 1, "stdout")) == (1, "stdout")
 
 

@@ -52,14 +52,10 @@ def _log_tail(store: Store, asset: str, view: PartitionView) -> str:
     manifest = view.steps[asset].manifest
     key = manifest.partition.key if manifest else PartitionKey(game_date=view.game_date, run_id=view.run_id)
     prefix = layout.log_prefix(asset, key)
-    stderr = {
-        parsed[0]: i.key
-        for i in store.list(prefix)
-        if (parsed := layout.parse_log_key(i.key)) and parsed[1] == "stderr"
-    }
-    if stderr:
+    newest = layout.newest_log(i.key for i in store.list(prefix))
+    if newest is not None:
         try:
-            return store.get_bytes(stderr[max(stderr)]).decode(errors="replace")[-1500:]
+            return store.get_bytes(newest).decode(errors="replace")[-1500:]
         except ObjectNotFound:
             pass
     return manifest.error.traceback_snippet[-1500:] if manifest and manifest.error else ""

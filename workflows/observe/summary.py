@@ -201,12 +201,6 @@ def _step_stats(results: list[TaskResult]) -> dict[str, StepStats]:
     return steps
 
 
-def _last_stderr(log_keys: list[str]) -> str | None:
-    """The newest attempt's stderr log among a step's log keys."""
-    stderr = {p[0]: k for k in log_keys if (p := layout.parse_log_key(k)) and p[1] == "stderr"}
-    return stderr[max(stderr)] if stderr else None
-
-
 def _top_errors(results: list[TaskResult]) -> list[ErrorGroup]:
     groups: dict[str, list[TaskResult]] = defaultdict(list)
     for r in results:
@@ -219,7 +213,7 @@ def _top_errors(results: list[TaskResult]) -> list[ErrorGroup]:
             dates=sorted({r.partition_key.describe() for r in rs}),
             example_message=rs[0].error or "",
             example_manifest=rs[0].manifest_key,
-            example_log=_last_stderr(rs[0].log_keys),
+            example_log=layout.newest_log(rs[0].log_keys),
         )
         for sig, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     ]
