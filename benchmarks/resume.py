@@ -102,8 +102,8 @@ def _schedule(day: date) -> tuple[str, pd.DataFrame]:
 
 def _success_manifests(store: Store, graph: Graph, days: list[date]) -> int:
     """Every partition the range needs, as the planner names them, gets a success manifest
-    written as a step writes it (its attempt's own record, manifest.json, its mark); each
-    slate's dk.salaries lists one draft group, in its attempt's output."""
+    written as a step writes it (its attempt's one record, D22); each slate's dk.salaries lists
+    one draft group, in its attempt's output and its manifest."""
     first = make_plan(store, graph, load_config(), start=min(days), end=max(days))
     partitions = [(n.asset, n.partition) for n in first.nodes.values()]
     partitions += [
@@ -118,8 +118,9 @@ def _success_manifests(store: Store, graph: Graph, days: list[date]) -> int:
 
     def write(item: tuple[str, Partition]) -> None:
         asset, partition = item
-        outputs = []
+        outputs, groups = [], []
         if asset == DRAFT_GROUP_SOURCE[0]:
+            groups = ["dg-1"]
             path = layout.output_key(asset, partition.key, attempt, DRAFT_GROUP_SOURCE[1])
             store.put_bytes(path, salaries)
             outputs = [OutputRecord(name="data", path=path, row_count=1, content_hash=content_hash(salaries))]
@@ -132,6 +133,7 @@ def _success_manifests(store: Store, graph: Graph, days: list[date]) -> int:
             correlation_id="bench",
             outputs=outputs,
             attempt_id=attempt,
+            draft_groups=groups,
         )
         write_manifest(store, manifest)
 

@@ -18,7 +18,6 @@ from typing import Any, NoReturn
 
 import typer
 
-from steps.runtime import layout
 from steps.runtime.errors import (
     EXIT_FAILED,
     EXIT_NOT_RETRYABLE,
@@ -32,7 +31,7 @@ from steps.runtime.errors import (
     StoreUnavailable,
 )
 from steps.runtime.inputs import draft_groups
-from steps.runtime.manifest import ErrorRecord, Manifest, read_manifest
+from steps.runtime.manifest import ErrorRecord, Manifest, read_manifest, record_of
 from steps.runtime.partition import Partition, check_token
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.step import execute
@@ -67,9 +66,7 @@ def _write_outputs(directory: Path, manifest: Manifest, store: Store, *, reused:
         "error": manifest.error.message if manifest.error else None,
         # Pod links cannot read a pod's labels (docs/argo-rules.md §2), so the node's own
         # outputs are where the Argo UI says which manifest this step wrote.
-        "manifest": layout.attempt_manifest_key(manifest.asset, manifest.key, manifest.attempt_id)
-        if manifest.attempt_id
-        else layout.manifest_key(manifest.asset, manifest.key),
+        "manifest": record_of(manifest)[0],
     }
     (directory / "summary.json").write_text(json.dumps(summary, sort_keys=True))
     if manifest.asset == DRAFT_GROUP_SOURCE[0] and manifest.status == "success":

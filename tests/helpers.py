@@ -70,13 +70,10 @@ def run_pipeline_cli(
 
 def output_hashes(store: Store) -> dict[tuple[str, str, str, str], str]:
     """(asset, game_date, run_id, output) -> content hash, over every success manifest."""
-    from steps.runtime.manifest import parse_manifest
+    from steps.runtime.manifest import list_manifests
 
     found = {}
-    for info in store.list("manifests/"):
-        if not info.key.endswith("/manifest.json"):
-            continue
-        manifest = parse_manifest(store.get_bytes(info.key), info.key)
+    for manifest in list_manifests(store, "manifests/"):
         if manifest.status != "success":
             continue
         for out in manifest.outputs:
@@ -93,13 +90,10 @@ def output_hashes(store: Store) -> dict[tuple[str, str, str, str], str]:
 
 def manifests_by_status(store: Store) -> dict[str, list[tuple[str, str]]]:
     """status -> (asset, partition key) of every run's latest manifest."""
-    from steps.runtime.manifest import parse_manifest
+    from steps.runtime.manifest import list_manifests
 
     out: dict[str, list[tuple[str, str]]] = {}
-    for info in store.list("manifests/"):
-        if not info.key.endswith("/manifest.json"):
-            continue  # an attempt's own record (attempts/<id>.json)
-        m = parse_manifest(store.get_bytes(info.key), info.key)
+    for m in list_manifests(store, "manifests/"):
         out.setdefault(m.status, []).append((m.asset, m.partition.key.segments()))
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.errors import PointerContended, PointerRefused
-from steps.runtime.manifest import InputRecord, Manifest, read_manifest
+from steps.runtime.manifest import InputRecord, Manifest, read_manifest, record_of
 from steps.runtime.partition import Partition
 from steps.runtime.pointer import DivergentHistory, current_run, promote
 from steps.runtime.shapes import DRAFT_GROUP
@@ -45,7 +45,7 @@ def record_input(ctx: StepContext, health: Manifest) -> None:
         InputRecord(
             name=f"{HEALTH_ASSET}.manifest",
             kind="asset",
-            path=layout.manifest_key(HEALTH_ASSET, health.key),
+            path=record_of(health)[0],
             run_id=health.partition.run_id,
             file_count=1,
         )

@@ -8,9 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from steps.runtime import layout
-from steps.runtime.errors import IdentityMismatch, ManifestError, MissingInput
-from steps.runtime.manifest import Manifest, list_manifests, read_manifest, read_output_frame
-from steps.runtime.partition import Partition, PartitionKey, month_of, season_of
+from steps.runtime.errors import IdentityMismatch, ManifestError, MissingInput, ObjectNotFound
+from steps.runtime.manifest import (
+    Manifest,
+    latest_records,
+    list_manifests,
+    read_manifest,
+    read_output_frame,
+    read_record,
+)
+from steps.runtime.partition import Partition, PartitionKey, month_of, season_start
 from steps.runtime.pointer import current_run, pointed_manifest
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE, Input, Shape
 from steps.runtime.store import Store
@@ -108,25 +115,20 @@ def draft_groups(store: Store, consumer: Partition) -> list[str]:
 
 def window_manifests(store: Store, asset: str, consumer: Partition) -> list[Manifest]:
     """Every settled partition of `asset` in the consumer's season before its date, settled by
-    its as-of (one listing, then one read per date)."""
-    season = season_of(consumer.game_date)
+    its as-of (one listing of the season's days so far, then one read per date)."""
+    first = layout.manifest_day_prefix(season_start(consumer.game_date))
+    listing = store.list_after(layout.MANIFESTS, first, layout.manifest_day_prefix(consumer.game_date))
     found = []
-    for folder in store.list_dirs(layout.manifest_asset_prefix(asset)):
-        scope = layout.parse_manifest_scope_prefix(folder)
-        if scope is None:
+    for listed in latest_records(listing).values():
+        key = listed.run.key
+        if listed.run.asset != asset or key.game_date is None or key.run_id is not None:
             continue
-        key = scope[1]
-        day = key.game_date
-        if day is None or season_of(day) != season or day >= consumer.game_date:
+        if listed.vouched and listed.name.status != "success":
             continue
         try:
-            manifest = read_manifest(store, asset, key)
-        except ManifestError:
+            manifest = read_record(store, listed.key)
+        except (ManifestError, ObjectNotFound):
             continue
-        if (
-            manifest
-            and manifest.status == "success"
-            and manifest.partition.run_as_of_ts <= consumer.run_as_of_ts
-        ):
+        if manifest.status == "success" and manifest.partition.run_as_of_ts <= consumer.run_as_of_ts:
             found.append(manifest)
     return sorted(found, key=lambda m: m.partition.game_date)

@@ -19,8 +19,6 @@ BACKFILLS = "backfills/"
 EVENTS = "events/"
 LOGS = "logs/"
 POINTER_FILE = "current_run.json"
-MANIFEST_FILE = "manifest.json"
-_ATTEMPTS = "attempts/"
 _ATTEMPT = "attempt="
 _HISTORY = "history/"
 SNAPSHOT_FILE = "data.parquet"
@@ -59,69 +57,90 @@ def attempt_prefix(asset: str, key: PartitionKey, attempt_id: str) -> str:
     return f"{run_prefix(asset, key)}{_ATTEMPT}{check_token(attempt_id, 'attempt_id')}/"
 
 
-def manifest_key(asset: str, key: PartitionKey) -> str:
-    """The run's latest attempt: what resume, status and same-run readers look at."""
-    return f"{MANIFESTS}{check_token(asset, 'asset')}/{key.segments()}/{MANIFEST_FILE}"
-
-
-def attempt_manifest_key(asset: str, key: PartitionKey, attempt_id: str) -> str:
-    """One attempt's manifest, written create-only: what a pointer names, so a later attempt
-    of a promoted run never changes what is current."""
-    return (
-        f"{MANIFESTS}{check_token(asset, 'asset')}/{key.segments()}/"
-        f"{_ATTEMPTS}{check_token(attempt_id, 'attempt_id')}.json"
-    )
-
-
-_MARKS = "state"
-_MARK_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_RECORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_RECORD_NAME_MAX = 240  # a file name must fit the directory store's 255 bytes
 
 
 @dataclass(frozen=True)
-class ManifestMark:
-    """What a run's latest manifest says, carried by the name of an empty object beside it so
-    that a listing tells it without a read. It speaks only for the `manifest.json` whose ETag it
-    names: any later write of that file, by a rerun or by hand, leaves the mark behind."""
+class RecordName:
+    """What one attempt's manifest says, carried in the last segment of its key, so that one
+    listing tells every step's state without a read (docs/decisions.md D22). It vouches for
+    the record only while the record's bytes still hash to `digest` (the listing's ETag)."""
 
+    written: str  # when the attempt ended, to the microsecond: a run's latest sorts last
     status: str
     identity: str  # a digest of the whole partition (manifest.partition_identity)
-    etag: str  # of the manifest.json it describes, as the store answered the write
+    digest: str  # hex MD5 of the record's bytes, as S3 and the directory store give ETags
     error: str = ""  # a failed attempt's error type
-    attempt: str = ""  # the attempt that wrote it, so its outputs can be named without a read
+    groups: tuple[str, ...] = ()  # the draft groups a fan-out source listed, when they fit
+
+    def text(self) -> str:
+        error = "".join(c for c in self.error if c in _RECORD_CHARS)[:64] or "-"
+        fields = [self.written, self.status, error, self.identity, self.digest]
+        with_groups = [*fields, *self.groups]
+        wanted = with_groups if self.groups and all(_record_field(g) for g in self.groups) else fields
+        name = ".".join(wanted) + ".json"
+        return name if len(name) <= _RECORD_NAME_MAX or wanted is fields else ".".join(fields) + ".json"
+
+    @classmethod
+    def parse(cls, name: str) -> RecordName | None:
+        fields = name.removesuffix(".json").split(".")
+        if not name.endswith(".json") or len(fields) < 5 or not all(_record_field(f) for f in fields):
+            return None
+        written, status, error, identity, digest, *groups = fields
+        return cls(written, status, identity, digest, "" if error == "-" else error, tuple(groups))
+
+
+def _record_field(value: str) -> bool:
+    return 0 < len(value) <= 128 and set(value) <= _RECORD_CHARS
+
+
+def record_written(ts: datetime) -> str:
+    """`RecordName.written`: fixed width, so lexical order is time order."""
+    return f"{to_key_ts(ts)[:-1]}{ts.microsecond:06d}Z"
+
+
+def manifest_day(key: PartitionKey) -> date:
+    """The day a partition's manifests are filed under: its date, or its month's first day."""
+    if key.game_date is not None:
+        return key.game_date
+    if key.month is not None:
+        return date.fromisoformat(f"{key.month}-01")
+    raise ValueError(f"partition {key.segments()!r} has neither a date nor a month")
+
+
+def manifest_day_prefix(day: date) -> str:
+    """Every asset's manifests of one day: the days come first, so one listing over a range
+    of days sees every step's records (D22)."""
+    return f"{MANIFESTS}{day.isoformat()}/"
 
 
 def manifest_run_prefix(asset: str, key: PartitionKey) -> str:
-    """Everything one run keeps under manifests/: its manifest.json, attempts/ and marks."""
-    return manifest_key(asset, key).removesuffix(MANIFEST_FILE)
+    """Every attempt's record of one run: `manifests/<day>/<asset>/<partition>/`."""
+    return f"{manifest_day_prefix(manifest_day(key))}{check_token(asset, 'asset')}/{key.segments()}/"
 
 
-def _mark_field(value: str) -> bool:
-    return 0 < len(value) <= 128 and set(value) <= _MARK_CHARS
+def record_key(asset: str, key: PartitionKey, attempt_id: str, name: RecordName) -> str:
+    """One attempt's manifest, written create-only and never again: the run's latest attempt
+    is the record whose name sorts last; a pointer names the record of the attempt it made
+    current, so a later attempt of a promoted run never changes what is current."""
+    return f"{manifest_run_prefix(asset, key)}{_ATTEMPT}{check_token(attempt_id, 'attempt_id')}/{name.text()}"
 
 
-def manifest_mark_key(asset: str, key: PartitionKey, mark: ManifestMark) -> str | None:
-    """`manifests/<asset>/<partition>/state/<status>.<error>.<identity>.<etag>.<attempt>`
-    (`-` for no error or attempt), or None when a value cannot be part of a name (an unusual
-    ETag, error type or attempt id): that run's manifest is then read instead."""
-    fields = [mark.status, mark.error or "-", mark.identity, mark.etag, mark.attempt or "-"]
-    if not all(_mark_field(f) for f in fields):
+def parse_record_key(key: str) -> tuple[RunRef, RecordName] | None:
+    """The run, attempt and record name of a `record_key`; None for any other key."""
+    day, sep, rest = key.removeprefix(MANIFESTS).partition("/")
+    found = _run_ref(f"{MANIFESTS}{rest}", MANIFESTS) if key.startswith(MANIFESTS) and sep else None
+    if found is None or len(found[1]) != 2 or not found[1][0].startswith(_ATTEMPT):
         return None
-    return f"{manifest_run_prefix(asset, key)}{_MARKS}/{'.'.join(fields)}"
-
-
-def parse_manifest_listing(key: str) -> tuple[str, ManifestMark | None] | None:
-    """A listed key under manifests/: (its run prefix, None) for a run's manifest.json, (its run
-    prefix, the mark) for a mark, None for anything else (attempt manifests among them)."""
-    if not key.startswith(MANIFESTS):
+    run, (folder, name) = found
+    parsed = RecordName.parse(name)
+    try:
+        attempt = check_token(folder.removeprefix(_ATTEMPT), "attempt_id")
+        same_day = manifest_day(run.key).isoformat() == day
+    except ValueError:
         return None
-    if key.endswith(f"/{MANIFEST_FILE}"):
-        return key.removesuffix(MANIFEST_FILE), None
-    head, sep, name = key.rpartition(f"/{_MARKS}/")
-    fields = name.split(".")
-    if not sep or len(fields) != 5 or not all(_mark_field(f) for f in fields):
-        return None
-    status, error, identity, etag, attempt = ("" if f == "-" else f for f in fields)
-    return f"{head}/", ManifestMark(status, identity, etag, error, attempt)
+    return (RunRef(run.asset, run.key, attempt), parsed) if parsed is not None and same_day else None
 
 
 def output_key(asset: str, key: PartitionKey, attempt_id: str, name: str, suffix: str = "parquet") -> str:
@@ -129,17 +148,14 @@ def output_key(asset: str, key: PartitionKey, attempt_id: str, name: str, suffix
     return f"{attempt_prefix(asset, key, attempt_id)}{check_token(name, 'output')}.{check_token(suffix, 'output suffix')}"
 
 
-def manifest_asset_prefix(asset: str) -> str:
-    return f"{MANIFESTS}{check_token(asset, 'asset')}/"
-
-
 def manifest_date_prefix(asset: str, game_date: date) -> str:
-    return f"{manifest_asset_prefix(asset)}{_d(game_date)}/"
+    """Every run of an asset's partitions on one date (each draft group's, too)."""
+    return f"{manifest_day_prefix(game_date)}{check_token(asset, 'asset')}/{_d(game_date)}/"
 
 
 def manifest_scope_prefix(asset: str, key: PartitionKey) -> str:
-    """Every run's manifest of one partition (the key without its run) lies under this."""
-    return f"{manifest_asset_prefix(asset)}{key.scope().segments()}/"
+    """Every run's manifests of one partition (the key without its run) lie under this."""
+    return manifest_run_prefix(asset, key.scope())
 
 
 def pointer_asset_prefix(asset: str) -> str:
@@ -280,37 +296,17 @@ def parse_run_key(key: str) -> RunRef | None:
         return None
 
 
-def parse_manifest_run_prefix(prefix: str) -> RunRef | None:
-    """The run of a `manifest_run_prefix` (as `parse_manifest_listing` gives it)."""
-    found = _run_ref(prefix, MANIFESTS)
-    return found[0] if found is not None and found[1] == [""] else None
-
-
-def parse_manifest_key(key: str) -> RunRef | None:
-    """The run of a `manifest_key` (its latest attempt's manifest)."""
-    if not key.endswith(f"/{MANIFEST_FILE}"):
-        return None
-    return parse_manifest_run_prefix(key.removesuffix(MANIFEST_FILE))
-
-
-def parse_attempt_manifest_key(key: str) -> RunRef | None:
-    """The run and attempt of an `attempt_manifest_key`."""
-    head, sep, name = key.rpartition(f"/{_ATTEMPTS}")
-    run = parse_manifest_run_prefix(f"{head}/") if sep and name.endswith(".json") else None
-    if run is None:
-        return None
-    try:
-        return RunRef(run.asset, run.key, check_token(name.removesuffix(".json"), "attempt_id"))
-    except ValueError:
-        return None
-
-
 def parse_manifest_scope_prefix(prefix: str) -> tuple[str, PartitionKey] | None:
     """(asset, partition without run) of a `manifest_scope_prefix` or `manifest_date_prefix`,
-    e.g. a folder listed under `manifest_asset_prefix`."""
-    found = _tail(prefix.rstrip("/"), MANIFESTS)
+    e.g. a folder listed under one."""
+    day, sep, rest = prefix.removeprefix(MANIFESTS).partition("/")
+    found = (
+        _tail(f"{MANIFESTS}{rest}".rstrip("/"), MANIFESTS) if prefix.startswith(MANIFESTS) and sep else None
+    )
     scope = _scope_of("/".join(found[1])) if found is not None and prefix.endswith("/") else None
-    return (found[0], scope) if found is not None and scope is not None else None
+    if found is None or scope is None:
+        return None
+    return (found[0], scope) if manifest_day(scope).isoformat() == day else None
 
 
 def parse_pointer_scope(prefix: str) -> tuple[str, PartitionKey] | None:

@@ -6,10 +6,10 @@ and the promote step trust nothing that a success manifest does not name.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
@@ -18,7 +18,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from steps.runtime import layout
-from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound, StoreError
+from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound, PreconditionFailed
 from steps.runtime.partition import Partition, PartitionKey, describe_validation_error
 from steps.runtime.store import ObjectInfo, Store, content_hash, dumps_json, parquet_to_frame
 
@@ -34,6 +34,8 @@ STOPPED_SHORT: tuple[Status, ...] = ("not_due", "not_promoted")
 # The one word manifests and marks used for both before D21, and how promote's reason began.
 LEGACY_SKIPPED = "skipped"
 _LEGACY_NOT_PROMOTED = "not promoted:"
+# The attempt folder of a record written before manifests named their attempt.
+LEGACY_ATTEMPT = "legacy"
 
 
 class _Strict(BaseModel):
@@ -127,6 +129,9 @@ class Manifest(_Strict):
     # Which execution wrote it: its outputs lie under the attempt's own prefix.
     attempt_id: str | None = None
     reason: str | None = None  # why this run was made (`--reason`, e.g. a backfill's)
+    # A fan-out source's draft groups, also carried in its record's name (D22) so that a
+    # plan knows them from a listing.
+    draft_groups: list[str] = Field(default_factory=list)
 
     @model_validator(mode="before")
     @classmethod
@@ -154,18 +159,31 @@ class Manifest(_Strict):
         raise ManifestError(f"manifest of {self.asset} {self.key.segments()} has no output {name!r}")
 
 
-def write_manifest(store: Store, manifest: Manifest) -> str:
-    """The attempt's own record (create-only), then the run's latest-attempt manifest."""
+def record_of(manifest: Manifest) -> tuple[str, bytes]:
+    """The key and bytes of an attempt's record: both follow from the manifest alone, so a
+    pointer or a summary names the record without listing for it."""
     body = dumps_json(manifest.model_dump(mode="json"))
-    if manifest.attempt_id is not None:
-        store.put_if(
-            layout.attempt_manifest_key(manifest.asset, manifest.key, manifest.attempt_id),
-            body,
-            if_none_match=True,
-        )
-    key = layout.manifest_key(manifest.asset, manifest.key)
-    etag = store.put_bytes(key, body)
-    _mark(store, manifest, etag)
+    name = layout.RecordName(
+        written=layout.record_written(manifest.timing.finished_at),
+        status=manifest.status,
+        identity=partition_identity(manifest.partition),
+        digest=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        error=manifest.error.type if manifest.error else "",
+        groups=tuple(manifest.draft_groups),
+    )
+    attempt = manifest.attempt_id or LEGACY_ATTEMPT
+    return layout.record_key(manifest.asset, manifest.key, attempt, name), body
+
+
+def write_manifest(store: Store, manifest: Manifest) -> str:
+    """The attempt's record, create-only: the only write a manifest costs (D22). An attempt
+    writes one record: an id used twice (never by the runners, which make a new one for each
+    execution) is refused, as the second execution's outputs already were."""
+    key, body = record_of(manifest)
+    folder = key.rsplit("/", 1)[0] + "/"
+    if any(layout.parse_record_key(i.key) for i in store.list(folder)):
+        raise PreconditionFailed(f"attempt {manifest.attempt_id} of {store.describe(folder)} already exists")
+    store.put_if(key, body, if_none_match=True)
     return key
 
 
@@ -176,42 +194,34 @@ def partition_identity(partition: Partition) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _mark(store: Store, manifest: Manifest, etag: str) -> None:
-    """Written after manifest.json, so a crash between the two leaves a manifest that resume
-    reads, never a mark without its manifest."""
-    mark = layout.ManifestMark(
-        status=manifest.status,
-        identity=partition_identity(manifest.partition),
-        etag=etag,
-        error=manifest.error.type if manifest.error else "",
-        attempt=manifest.attempt_id or "",
-    )
-    key = layout.manifest_mark_key(manifest.asset, manifest.key, mark)
-    if key is None:
-        return
-    # The manifest is the record; a mark the store refused costs one read when planning.
-    with contextlib.suppress(StoreError):
-        store.put_bytes(key, b"")
+@dataclass(frozen=True)
+class Listed:
+    """A run's latest record as a listing showed it."""
+
+    key: str
+    name: layout.RecordName
+    etag: str
+    run: layout.RunRef
+
+    @property
+    def vouched(self) -> bool:
+        """Whether the name may be believed without a read: the bytes are those it was named for."""
+        return self.etag.strip('"') == self.name.digest
 
 
-def latest_marks(listing: Iterable[ObjectInfo]) -> dict[str, layout.ManifestMark | None]:
-    """From a listing of manifests/: every run prefix that holds a manifest.json, with the mark
-    that speaks for it (the one naming its ETag), or None when none does (a crash between the
-    two writes, a manifest written before marks, or one overwritten since): read that one. A
-    mark written before D21 says `skipped`, which does not tell not_due from not_promoted: the
-    manifest is read instead, and says which."""
-    etags: dict[str, str] = {}
-    marks: dict[str, dict[str, layout.ManifestMark]] = {}
+def latest_records(listing: Iterable[ObjectInfo]) -> dict[str, Listed]:
+    """From a listing under manifests/: each run's latest record, by run prefix."""
+    latest: dict[str, Listed] = {}
     for info in listing:
-        parsed = layout.parse_manifest_listing(info.key)
+        parsed = layout.parse_record_key(info.key)
         if parsed is None:
             continue
-        run, mark = parsed
-        if mark is None:
-            etags[run] = info.etag
-        elif mark.status != LEGACY_SKIPPED:
-            marks.setdefault(run, {})[mark.etag] = mark
-    return {run: marks.get(run, {}).get(etag) if etag else None for run, etag in etags.items()}
+        run, name = parsed
+        prefix = layout.manifest_run_prefix(run.asset, run.key)
+        found = latest.get(prefix)
+        if found is None or (name.written, info.key) > (found.name.written, found.key):
+            latest[prefix] = Listed(info.key, name, info.etag, run)
+    return latest
 
 
 def read_output(store: Store, record: OutputRecord) -> bytes:
@@ -243,30 +253,44 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
         raise ManifestError(f"manifest {where} does not validate: {describe_validation_error(exc)}") from None
 
 
+def read_record(store: Store, key: str) -> Manifest:
+    """One attempt's record, refused when its bytes are not those its name was given for."""
+    data = store.get_bytes(key)
+    parsed = layout.parse_record_key(key)
+    if parsed is not None and hashlib.md5(data, usedforsecurity=False).hexdigest() != parsed[1].digest:
+        raise ManifestError(f"manifest {store.describe(key)} was changed after it was written")
+    return parse_manifest(data, store.describe(key))
+
+
+def latest_record(store: Store, asset: str, key: PartitionKey) -> Listed | None:
+    """The run's latest attempt's record, from one listing of the run."""
+    return latest_records(store.list(layout.manifest_run_prefix(asset, key))).get(
+        layout.manifest_run_prefix(asset, key)
+    )
+
+
 def read_manifest(store: Store, asset: str, key: PartitionKey) -> Manifest | None:
-    """The manifest for (asset, partition), validated; None when there is none."""
-    mkey = layout.manifest_key(asset, key)
+    """The latest manifest for (asset, partition), validated; None when there is none."""
+    found = latest_record(store, asset, key)
+    if found is None:
+        return None
     try:
-        data = store.get_bytes(mkey)
+        return read_record(store, found.key)
     except ObjectNotFound:
         return None
-    return parse_manifest(data, store.describe(mkey))
 
 
 def require_success(store: Store, asset: str, key: PartitionKey) -> Manifest:
     manifest = read_manifest(store, asset, key)
-    where = store.describe(layout.manifest_key(asset, key))
+    where = store.describe(layout.manifest_run_prefix(asset, key))
     if manifest is None:
         raise ManifestError(f"no manifest for {asset} at {where}")
     if manifest.status != "success":
-        raise ManifestError(f"manifest {where} has status {manifest.status!r}, not success")
+        raise ManifestError(f"the latest manifest at {where} has status {manifest.status!r}, not success")
     return manifest
 
 
 def list_manifests(store: Store, prefix: str) -> list[Manifest]:
-    """Every manifest under a prefix (one paginated listing), e.g. every run of a partition."""
-    out = []
-    for info in store.list(prefix):
-        if layout.parse_manifest_key(info.key) is not None:
-            out.append(parse_manifest(store.get_bytes(info.key), store.describe(info.key)))
-    return out
+    """Each run's latest manifest under a prefix (one paginated listing), e.g. every run of a
+    partition."""
+    return [read_record(store, found.key) for found in latest_records(store.list(prefix)).values()]

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict
 
 from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound, PointerContended, PointerRefused, PreconditionFailed
-from steps.runtime.manifest import Manifest, parse_manifest, require_success
+from steps.runtime.manifest import Manifest, read_record, record_of, require_success
 from steps.runtime.partition import PartitionKey
 from steps.runtime.store import Store, dumps_json
 from steps.runtime.timefmt import iso_utc, utc_now
@@ -89,10 +89,9 @@ def read_pointer(store: Store, scope: str) -> tuple[Pointer, str] | None:
 def pointed_manifest(store: Store, pointer: Pointer) -> Manifest | None:
     """The manifest of the attempt a pointer names (None when it is gone)."""
     try:
-        data = store.get_bytes(pointer.manifest_path)
+        return read_record(store, pointer.manifest_path)
     except ObjectNotFound:
         return None
-    return parse_manifest(data, store.describe(pointer.manifest_path))
 
 
 def current_run(store: Store, scope: str) -> Pointer | None:
@@ -189,11 +188,7 @@ def promote(
     manifest = require_success(store, asset, key)
     # The attempt's own manifest, which no later attempt of the run rewrites: a `--force`
     # rerun of a promoted run never changes what is current.
-    manifest_path = (
-        layout.attempt_manifest_key(asset, key, manifest.attempt_id)
-        if manifest.attempt_id
-        else layout.manifest_key(asset, key)
-    )
+    manifest_path = record_of(manifest)[0]
     actor = promoted_by or default_actor()
     for attempt in range(max_attempts):
         found = read_pointer(store, scope)

@@ -44,7 +44,7 @@ from steps.runtime.manifest import (
     write_manifest,
 )
 from steps.runtime.partition import Partition
-from steps.runtime.shapes import DATE, Input, Shape
+from steps.runtime.shapes import DATE, DRAFT_GROUP_SOURCE, Input, Shape
 from steps.runtime.store import Store, content_hash, frame_to_parquet
 from steps.runtime.timefmt import iso_utc, utc_now
 
@@ -144,6 +144,7 @@ class StepContext:
     checks: list[CheckRecord] = field(default_factory=list)
     gaps: list[GapRecord] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    draft_groups: list[str] = field(default_factory=list)  # what a fan-out source listed
 
     @property
     def game_date(self) -> date:
@@ -291,6 +292,8 @@ class StepContext:
             unique_checks=({",".join(unique): not frame.duplicated(list(unique)).any()} if unique else None),
         )
         self.outputs.append(record)
+        if (self.spec.asset, name) == DRAFT_GROUP_SOURCE[:2]:
+            self.draft_groups = sorted(str(g) for g in frame[DRAFT_GROUP_SOURCE[2]].dropna().unique())
         return record
 
     def write_bytes(self, name: str, data: bytes, *, suffix: str = "json") -> OutputRecord:
@@ -377,6 +380,7 @@ def execute(
         ),
         correlation_id=correlation_id,
         metrics=ctx.metrics,
+        draft_groups=ctx.draft_groups if status == "success" else [],
         attempt=attempt,
         attempt_id=attempt_id,
         reason=reason,

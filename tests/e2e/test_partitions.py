@@ -10,7 +10,7 @@ import pytest
 
 from steps.pipeline.settle import settle_time
 from steps.runtime import layout
-from steps.runtime.manifest import list_manifests, read_manifest
+from steps.runtime.manifest import list_manifests, read_manifest, record_of
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import current_run
 from steps.runtime.store import Store, open_store
@@ -25,7 +25,7 @@ def run(store: str, start: str, end: str, *extra: str):  # type: ignore[no-untyp
 
 
 def manifests(store: Store, asset: str) -> list:  # type: ignore[type-arg]
-    return list_manifests(store, layout.manifest_asset_prefix(asset))
+    return [m for m in list_manifests(store, layout.MANIFESTS) if m.asset == asset]
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -168,8 +168,8 @@ def test_the_draft_group_list_is_what_with_param_takes(seeded: str, tmp_path) ->
     assert manifest is not None and manifest.status == "success"
     # The node's outputs name the attempt manifest it wrote (what the UI shows for a pod).
     node = json.loads((outputs / "summary.json").read_text())
-    assert (
-        node["manifest"]
-        == f"manifests/dk.salaries/{manifest.key.segments()}/attempts/{manifest.attempt_id}.json"
-    )
+    assert node["manifest"] == record_of(manifest)[0]
+    assert f"/attempt={manifest.attempt_id}/" in node["manifest"]
+    assert manifest.draft_groups == GROUPS  # and its record's name carries them (D22)
+    assert node["manifest"].endswith(f".{'.'.join(GROUPS)}.json")
     assert open_store(seeded).get_json(node["manifest"])["attempt_id"] == manifest.attempt_id

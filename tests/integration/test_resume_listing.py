@@ -1,5 +1,5 @@
-"""Resume decides from listings: a resumed plan reads no manifest, on both backends, and a
-failed, overwritten, missing or foreign manifest still reruns its step (docs/decisions.md D19)."""
+"""Resume decides from one listing: a resumed plan reads no manifest, on both backends, and a
+failed, overwritten, edited, missing or foreign manifest still reruns its step (docs/decisions.md D22)."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ from steps.runtime.manifest import (
     Manifest,
     OutputRecord,
     Timing,
-    latest_marks,
+    latest_records,
     partition_identity,
     write_manifest,
 )
-from steps.runtime.partition import Partition, PartitionKey
+from steps.runtime.partition import Partition
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import ObjectInfo, Store, content_hash, frame_to_parquet
 from steps.runtime.store.local import LocalStore
@@ -88,12 +88,16 @@ def plan(store: Store, *, resume: bool = True) -> Plan:
     return make_plan(store, GRAPH, load_config(), start=DAYS[0], end=DAYS[-1], resume=resume)
 
 
-def manifest(node: PlannedStep, status: str = "success", attempt: str = "", **changes: Any) -> Manifest:
+def manifest(
+    node: PlannedStep, status: str = "success", attempt: str = "", *, later: bool = False, **changes: Any
+) -> Manifest:
+    """A step's manifest; `later`: a rerun's, written after the first."""
+    ended = NOW + timedelta(minutes=5) if later else NOW
     return Manifest(
         asset=node.asset,
         partition=node.partition.model_copy(update=changes),
         status=status,  # type: ignore[arg-type]
-        timing=Timing(started_at=NOW, finished_at=NOW, duration_s=0.1),
+        timing=Timing(started_at=NOW, finished_at=ended, duration_s=0.1),
         environment=EnvironmentRecord(code_version="test", hostname="test", python="3"),
         correlation_id="test",
         attempt_id=f"{NOW:%Y%m%dT%H%M%SZ}-{attempt or status}",
@@ -101,8 +105,9 @@ def manifest(node: PlannedStep, status: str = "success", attempt: str = "", **ch
     )
 
 
-def succeed(store: Store, node: PlannedStep) -> None:
-    """A success manifest as a step writes it; dk.salaries lists one draft group."""
+def succeed(store: Store, node: PlannedStep, *, named_groups: bool = True) -> None:
+    """A success manifest as a step writes it; dk.salaries lists one draft group (in its
+    record's name, too, unless `named_groups` is False, as before D22)."""
     done = manifest(node)
     if node.asset == DRAFT_GROUP_SOURCE[0]:
         data = frame_to_parquet(pd.DataFrame({DRAFT_GROUP_SOURCE[2]: [GROUP]}))
@@ -112,7 +117,8 @@ def succeed(store: Store, node: PlannedStep) -> None:
             update={
                 "outputs": [
                     OutputRecord(name="data", path=path, row_count=1, content_hash=content_hash(data))
-                ]
+                ],
+                "draft_groups": [GROUP] if named_groups else [],
             }
         )
     write_manifest(store, done)
@@ -121,6 +127,10 @@ def succeed(store: Store, node: PlannedStep) -> None:
 @pytest.fixture
 def resumable(store: Store) -> Store:
     """Two slates whose every step partition (their draft group's too) has succeeded."""
+    return _resumable(store)
+
+
+def _resumable(store: Store, *, named_groups: bool = True) -> Store:
     for day in DAYS:
         tip = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=24)
         frame = pd.DataFrame(
@@ -138,7 +148,7 @@ def resumable(store: Store) -> Store:
         )
     first = plan(store).nodes
     for node in first.values():
-        succeed(store, node)
+        succeed(store, node, named_groups=named_groups)
     for node_id, node in plan(store).nodes.items():  # and the draft group dk.salaries lists
         if node_id not in first:
             succeed(store, node)
@@ -166,47 +176,63 @@ def test_a_resumed_plan_reads_no_manifest_and_lists_once_per_asset(resumable: St
     assert counting.manifest_reads() == []
     assert not [f for f in opened if "/manifests/" in f]
     manifest_listings = [p for p in counting.listings if p.startswith("manifests/")]
-    assert len(manifest_listings) == len(GRAPH.order)  # one range listing per asset, that's all
-    assert len(counting.listings) <= len(GRAPH.order) + 2  # and the schedule, for tips and windows
-    # The other reads: each slate's schedule snapshot (its first tip) and its draft groups.
-    assert len(counting.reads) == 2 * len(DAYS)
+    assert len(manifest_listings) == 1  # one listing over the range's days, every asset in it
+    assert len(counting.listings) <= 3  # and the schedule, for tips and windows
+    # The only other reads: each slate's schedule snapshot (its first tip); the draft groups
+    # are in dk.salaries' record names.
+    assert len(counting.reads) == len(DAYS)
+    assert all(k.startswith(layout.LANDING) for k in counting.reads)
 
 
-def test_failed_overwritten_missing_and_foreign_manifests_run_again(resumable: Store) -> None:
+def test_draft_groups_not_in_a_record_name_are_read_from_its_attempts_output(store: Store) -> None:
+    """A record written before D22 carried no groups: the plan reads the output its attempt
+    wrote, and still reads no manifest."""
+    resumable = _resumable(store, named_groups=False)
+    counting = Counting(resumable)
+    done = plan(counting)
+    assert done.steps_to_run == 0 and any(n.partition.draft_group_id == GROUP for n in done.nodes.values())
+    assert counting.manifest_reads() == []
+    assert len([k for k in counting.reads if k.startswith(layout.RUNS)]) == len(DAYS)
+
+
+def latest_key(store: Store, node: PlannedStep) -> str:
+    run = layout.manifest_run_prefix(node.asset, node.partition.key)
+    return latest_records(store.list(run))[run].key
+
+
+def test_failed_overwritten_edited_missing_and_foreign_manifests_run_again(resumable: Store) -> None:
     done = plan(resumable)
-    failed, corrupt, missing, foreign, crashed = (
+    failed, corrupt, missing, foreign, edited = (
         node_of(done, a) for a in ("minutes.score", "rates.score", "sim.run", "ingest.odds", "ingest.lineups")
     )
-    write_manifest(resumable, manifest(failed, "failed"))
-    resumable.put_bytes(layout.manifest_key(corrupt.asset, corrupt.partition.key), b'{"asset": "rates.sc')
-    resumable.delete(layout.manifest_key(missing.asset, missing.partition.key))
-    write_manifest(resumable, manifest(foreign, attempt="by-hand", worlds=7))  # the same run id
-    # A crash between manifest.json and its mark: the manifest is read, and reused.
-    latest = manifest(crashed, attempt="later")
-    resumable.put_json(
-        layout.manifest_key(crashed.asset, crashed.partition.key), latest.model_dump(mode="json")
-    )
+    write_manifest(resumable, manifest(failed, "failed", later=True))
+    resumable.put_bytes(latest_key(resumable, corrupt), b'{"asset": "rates.sc')
+    resumable.delete(latest_key(resumable, missing))
+    write_manifest(resumable, manifest(foreign, attempt="by-hand", later=True, worlds=7))  # the same run id
+    # Valid JSON written by hand over a record: its bytes are not those its name was given for.
+    by_hand = manifest(edited).model_copy(update={"reason": "edited"})
+    resumable.put_json(latest_key(resumable, edited), by_hand.model_dump(mode="json"))
+    wanted = {latest_key(resumable, n) for n in (corrupt, foreign, edited)}
     counting = Counting(resumable)
     again = plan(counting)
     to_run = {n.asset: n.reason for n in again.nodes.values() if n.action == "run"}
     assert to_run[failed.asset] == "previous attempt failed (InjectedFault)"
-    assert to_run[corrupt.asset].startswith("unreadable manifest, rewritten by the rerun")
+    assert to_run[corrupt.asset].startswith("unreadable manifest, a rerun writes a new one")
     assert to_run[missing.asset] == "no manifest yet"
     assert to_run[foreign.asset].startswith("its manifest was made for another partition (worlds differ)")
-    assert crashed.asset not in to_run  # and neither is anything else
-    assert set(to_run) == {failed.asset, corrupt.asset, missing.asset, foreign.asset}
-    # Only the manifests no mark vouches for were read, each once.
-    wanted = {layout.manifest_key(n.asset, n.partition.key) for n in (corrupt, foreign, crashed)}
+    assert "was changed after it was written" in to_run[edited.asset]
+    assert set(to_run) == {failed.asset, corrupt.asset, missing.asset, foreign.asset, edited.asset}
+    # Only the records their listing could not vouch for were read, each once.
     assert sorted(counting.manifest_reads()) == sorted(wanted)
 
 
-def test_a_rerun_that_failed_after_a_success_is_not_hidden_by_the_old_mark(resumable: Store) -> None:
+def test_a_rerun_that_failed_after_a_success_is_the_latest(resumable: Store) -> None:
     node = node_of(plan(resumable), "sim.run")
-    write_manifest(resumable, manifest(node, "failed"))
+    write_manifest(resumable, manifest(node, "failed", later=True))
     run = layout.manifest_run_prefix(node.asset, node.partition.key)
-    marks = [i for i in resumable.list(run) if "/state/" in i.key]
-    assert len(marks) == 2  # the success's and the failure's: only the latter names manifest.json
-    assert latest_marks(resumable.list(run))[run].status == "failed"  # type: ignore[union-attr]
+    records = [i for i in resumable.list(run) if layout.parse_record_key(i.key)]
+    assert len(records) == 2  # the success's and the failure's, each its attempt's own
+    assert latest_records(resumable.list(run))[run].name.status == "failed"
     assert node_of(plan(resumable), "sim.run").action == "run"
 
 
@@ -243,23 +269,6 @@ def test_a_fresh_range_plans_everything_without_reading(store: Store) -> None:
     picks = source_selections(store, GRAPH, done.partitions[0])  # what a dry run prints
     assert picks["schedule"].startswith(layout.landing_date_prefix("schedule", day))
     assert "no injuries snapshot" in picks["injuries"]
-
-
-def test_marks_are_keys_that_parse_back() -> None:
-    key = PartitionKey(game_date=DAYS[0], run_id="20241112T233000Z-base-w1000")
-    mark = layout.ManifestMark(
-        "failed", "0123456789abcdef", "d41d8cd98f00b204e9800998ecf8427e", "CheckFailed", "a-1"
-    )
-    built = layout.manifest_mark_key("sim.run", key, mark)
-    assert built is not None and built.startswith(layout.manifest_run_prefix("sim.run", key))
-    assert layout.parse_manifest_listing(built) == (layout.manifest_run_prefix("sim.run", key), mark)
-    assert layout.parse_manifest_listing(layout.manifest_key("sim.run", key)) == (
-        layout.manifest_run_prefix("sim.run", key),
-        None,
-    )
-    assert layout.parse_manifest_listing(layout.attempt_manifest_key("sim.run", key, "a-1")) is None
-    odd = layout.ManifestMark("success", "0123456789abcdef", "not/an.etag")
-    assert layout.manifest_mark_key("sim.run", key, odd) is None  # then the manifest is read
 
 
 def test_identity_tells_partitions_apart() -> None:

@@ -15,7 +15,7 @@ import pytest
 from steps.cli import main as steps_main
 from steps.runtime import layout
 from steps.runtime.errors import EXIT_NOT_RETRYABLE, EXIT_STORE_UNAVAILABLE, StoreUnavailable
-from steps.runtime.manifest import parse_manifest, read_manifest
+from steps.runtime.manifest import list_manifests, read_manifest, record_of
 from steps.runtime.partition import Partition
 from steps.runtime.step import StepSpec, execute
 from steps.runtime.store import Store, frame_to_parquet, open_store
@@ -68,8 +68,7 @@ def test_force_recomputes_into_a_fresh_attempt_and_keeps_the_old_one(seeded: str
     assert old.path != new.path and f"attempt={second.attempt_id}/" in new.path
     assert store.get_bytes(old.path) == store.get_bytes(new.path)  # untouched, and deterministic
     attempts = [i.key for i in store.list(layout.manifest_scope_prefix("ingest.roster", key("r1")))]
-    assert layout.attempt_manifest_key("ingest.roster", key("r1"), first.attempt_id) in attempts
-    assert layout.attempt_manifest_key("ingest.roster", key("r1"), second.attempt_id) in attempts
+    assert record_of(first)[0] in attempts and record_of(second)[0] in attempts
 
 
 def test_an_attempt_never_overwrites_an_output(seeded: str) -> None:
@@ -134,7 +133,8 @@ def test_reads_verify_content_hashes(seeded: str) -> None:
 def test_a_corrupt_manifest_is_rewritten_by_a_rerun(seeded: str) -> None:
     store = open_store(seeded)
     assert step(seeded, "ingest.roster", "r1").returncode == 0
-    store.put_bytes(layout.manifest_key("ingest.roster", key("r1")), b'{"asset": "ingest.ro')
+    first = read_manifest(store, "ingest.roster", key("r1"))
+    store.put_bytes(record_of(first)[0], b'{"asset": "ingest.ro')
     rerun = step(seeded, "ingest.roster", "r1")
     assert rerun.returncode == 0, rerun.stderr
     assert "rerunning to rewrite it" in rerun.stderr
@@ -281,8 +281,7 @@ def test_the_summary_tells_reused_from_recomputed(seeded: str, fast_config: str)
     # Each attempt's stdout is kept; a stream it left empty (stderr, on success) is not.
     logs = [(i.key, i.size, layout.parse_log_key(i.key)) for i in store.list(layout.LOGS)]
     assert logs and all(size > 0 and parsed is not None and parsed[1] == "stdout" for _, size, parsed in logs)
-    listed = [i.key for i in store.list("manifests/") if i.key.endswith("/manifest.json")]
-    before = {k: parse_manifest(store.get_bytes(k), k) for k in listed}
+    before = {(m.asset, m.key): m for m in list_manifests(store, "manifests/")}
     _, resumed = execute_range(day, **options, show_progress=False)  # type: ignore[arg-type]
     assert resumed is not None and resumed.partitions["reused"] == 1
     assert all(s.ran == 0 for s in resumed.steps.values())
@@ -294,7 +293,8 @@ def test_the_summary_tells_reused_from_recomputed(seeded: str, fast_config: str)
     assert recomputed is not None and recomputed.partitions["reused"] == 0
     assert all(s.ran == 1 and s.reused == 0 for s in recomputed.steps.values())
     for k, old in before.items():
-        new = parse_manifest(store.get_bytes(k), k)
+        new = read_manifest(store, *k)
+        assert new is not None
         assert new.attempt_id != old.attempt_id, k
         assert new.timing.started_at > old.timing.finished_at, k
         assert [o.content_hash for o in new.outputs] == [o.content_hash for o in old.outputs], k

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -16,7 +18,7 @@ from steps.runtime import layout
 from steps.runtime.errors import ManifestError, MissingInput
 from steps.runtime.events import read_events
 from steps.runtime.inputs import resolve_one
-from steps.runtime.manifest import read_manifest
+from steps.runtime.manifest import partition_identity, read_manifest
 from steps.runtime.partition import Partition
 from steps.runtime.shapes import Input
 from steps.runtime.step import StepSpec, execute
@@ -79,13 +81,28 @@ def test_critical_check_fails_the_step(store: Store) -> None:
     assert "coverage: 70% < 90%" in manifest.error.message and "advice" not in manifest.error.message
 
 
-def test_corrupt_and_invalid_manifests_are_clear_errors(store: Store) -> None:
-    key = layout.manifest_key("toy.x", part().key)
-    store.put_bytes(key, b"{not json")
+def test_corrupt_edited_and_invalid_manifests_are_clear_errors(store: Store) -> None:
+    def record(body: bytes, ended: int) -> None:
+        name = layout.RecordName(
+            written=layout.record_written(datetime(2024, 11, 18, 23, ended, tzinfo=UTC)),
+            status="success",
+            identity=partition_identity(part()),
+            digest=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        )
+        store.put_bytes(layout.record_key("toy.x", part().key, f"a{ended}", name), body)
+
+    record(b"{not json", 1)
     with pytest.raises(ManifestError, match="corrupt"):
         read_manifest(store, "toy.x", part().key)
-    store.put_bytes(key, b'{"manifest_version": "v1", "asset": "toy.x"}')
+    record(b'{"manifest_version": "v1", "asset": "toy.x"}', 2)
     with pytest.raises(ManifestError, match="does not validate"):
+        read_manifest(store, "toy.x", part().key)
+    record(b"{}", 3)
+    latest = next(
+        i.key for i in store.list(layout.manifest_run_prefix("toy.x", part().key)) if "/attempt=a3/" in i.key
+    )
+    store.put_bytes(latest, b'{"edited": true}')  # bytes other than those the name was given for
+    with pytest.raises(ManifestError, match="was changed after it was written"):
         read_manifest(store, "toy.x", part().key)
 
 
@@ -167,7 +184,7 @@ def test_cli_unreachable_minio(seeded: str) -> None:
 
 def _attempt_records(store: Store, asset: str) -> list[str]:
     listed = store.list(layout.manifest_run_prefix(asset, part().key))
-    return sorted(i.key for i in listed if layout.parse_attempt_manifest_key(i.key) is not None)
+    return sorted(i.key for i in listed if layout.parse_record_key(i.key) is not None)
 
 
 def test_a_deterministic_failure_is_not_run_again_beside_the_same_outputs_dir(seeded: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -268,9 +285,9 @@ def test_a_step_that_stops_short_says_how_and_why(store: Store, raised: str, sta
 
 
 def _write_as_before_d21(store: Store, asset: str, reason: str) -> None:
-    """A manifest and mark as written before D21: status `skipped`, its reason in a check
-    named `not_due`, whichever way the step had stopped."""
-    from steps.runtime.manifest import latest_marks, partition_identity
+    """A manifest as written before D21: status `skipped`, its reason in a check named
+    `not_due`, whichever way the step had stopped; its record's name says `skipped` too."""
+    from steps.runtime.manifest import latest_records, partition_identity
     from steps.runtime.step import NotDue
 
     def run(ctx: object) -> None:
@@ -282,22 +299,21 @@ def _write_as_before_d21(store: Store, asset: str, reason: str) -> None:
     body = manifest.model_dump(mode="json")
     body["status"] = "skipped"
     body["checks"] = [{**c, "name": "not_due"} for c in body["checks"]]
-    key = layout.manifest_key(asset, part().key)
-    for listed in list(store.list(layout.manifest_run_prefix(asset, part().key))):
-        if "/state/" in listed.key:
-            store.delete(listed.key)
-    etag = store.put_bytes(key, json.dumps(body).encode())
-    mark = layout.ManifestMark(
-        "skipped", partition_identity(manifest.partition), etag, "", manifest.attempt_id or ""
-    )
-    mark_key = layout.manifest_mark_key(asset, part().key, mark)
-    assert mark_key is not None
-    store.put_bytes(mark_key, b"")
+    data = json.dumps(body).encode()
     run_prefix = layout.manifest_run_prefix(asset, part().key)
-    assert latest_marks(store.list(run_prefix)) == {run_prefix: None}  # the old mark does not vouch
+    for listed in list(store.list(run_prefix)):
+        store.delete(listed.key)
+    name = layout.RecordName(
+        written=layout.record_written(manifest.timing.finished_at),
+        status="skipped",
+        identity=partition_identity(manifest.partition),
+        digest=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+    )
+    store.put_bytes(layout.record_key(asset, part().key, manifest.attempt_id or "a", name), data)
+    assert latest_records(store.list(run_prefix))[run_prefix].name.status == "skipped"
 
 
-def test_manifests_and_marks_written_before_d21_still_read(store: Store) -> None:
+def test_manifests_written_before_d21_still_read(store: Store) -> None:
     from workflows.dag.model import PlannedStep
     from workflows.dag.resume import decide, observe
 
@@ -311,7 +327,7 @@ def test_manifests_and_marks_written_before_d21_still_read(store: Store) -> None
     assert [(c.name, c.detail) for c in promote.checks] == [
         ("not_promoted", "not promoted: a newer run is current")
     ]
-    # Resume reads each (its old mark cannot say which word) and runs it again, saying why.
+    # Resume reads each (its name's old word cannot say which) and runs it again, saying why.
     nodes = [PlannedStep(a, part(), "run", "", None) for a in ("t.labels", "t.promote")]
     seen = observe(store, nodes)
     reasons = [decide(n.asset, seen[n.id], resume=True) for n in nodes]

@@ -33,18 +33,42 @@ def test_run_keys_round_trip(key: PartitionKey) -> None:
     assert layout.parse_run_key(f"{layout.run_prefix('sim.run', key)}data.parquet") == RunRef("sim.run", key)
 
 
+NAME = layout.RecordName(
+    written=layout.record_written(AT.replace(microsecond=42)),
+    status="failed",
+    identity="0123456789abcdef",
+    digest="0" * 32,
+    error="MissingInput",
+)
+
+
 @pytest.mark.parametrize("key", KEYS)
-def test_manifest_keys_round_trip(key: PartitionKey) -> None:
-    assert layout.parse_manifest_key(layout.manifest_key("sim.run", key)) == RunRef("sim.run", key)
-    assert layout.parse_manifest_run_prefix(layout.manifest_run_prefix("sim.run", key)) == RunRef(
-        "sim.run", key
+def test_record_keys_round_trip(key: PartitionKey) -> None:
+    record = layout.record_key("sim.run", key, "a-1", NAME)
+    assert layout.parse_record_key(record) == (RunRef("sim.run", key, "a-1"), NAME)
+    assert record.startswith(layout.manifest_run_prefix("sim.run", key))
+    # filed by day first, whatever the asset: one listing over days sees every asset (D22)
+    assert record.startswith(layout.manifest_day_prefix(layout.manifest_day(key)))
+    assert layout.parse_run_key(record) is None
+
+
+def test_record_names_carry_groups_only_when_they_fit() -> None:
+    grouped = layout.RecordName(NAME.written, "success", NAME.identity, NAME.digest, groups=("dg-1", "dg_2"))
+    assert layout.RecordName.parse(grouped.text()) == grouped
+    many = layout.RecordName(NAME.written, "success", NAME.identity, NAME.digest, groups=("g" * 40,) * 9)
+    assert layout.RecordName.parse(many.text()) == layout.RecordName(
+        NAME.written, "success", NAME.identity, NAME.digest
     )
-    attempt_key = layout.attempt_manifest_key("sim.run", key, "a-1")
-    assert layout.parse_attempt_manifest_key(attempt_key) == RunRef("sim.run", key, "a-1")
-    # each parser answers for its own kind only
-    assert layout.parse_manifest_key(attempt_key) is None
-    assert layout.parse_attempt_manifest_key(layout.manifest_key("sim.run", key)) is None
-    assert layout.parse_run_key(layout.manifest_key("sim.run", key)) is None
+    dotted = layout.RecordName(NAME.written, "success", NAME.identity, NAME.digest, groups=("a.b",))
+    assert layout.RecordName.parse(dotted.text()) == layout.RecordName(
+        NAME.written, "success", NAME.identity, NAME.digest
+    )
+    odd_error = layout.RecordName(NAME.written, "failed", NAME.identity, NAME.digest, error="a.b/c d")
+    assert layout.RecordName.parse(odd_error.text()) == layout.RecordName(
+        NAME.written, "failed", NAME.identity, NAME.digest, error="abcd"
+    )
+    later = layout.record_written(AT.replace(microsecond=43))
+    assert later > NAME.written and len(later) == len(NAME.written)
 
 
 @pytest.mark.parametrize("scope", SCOPES)
@@ -113,15 +137,17 @@ def test_run_key_refuses(key: str) -> None:
 @pytest.mark.parametrize(
     "key",
     [
-        "manifests/sim.run/manifest.json",
-        "manifests/sim.run/game_date=2025-01-15/draft_group=g/manifest.json",  # a group has a run
+        "manifests/sim.run/game_date=2025-01-15/run=r1/manifest.json",  # the layout before D22
         "manifests/sim.run/game_date=2025-01-15/run=r1/attempts/a-1.json",
-        "manifests/sim.run/game_date=2025-01-15/run=r1/state/manifest.json",
-        "runs/sim.run/game_date=2025-01-15/run=r1/manifest.json",
+        f"manifests/2025-01-15/sim.run/game_date=2025-01-15/run=r1/{NAME.text()}",  # no attempt
+        f"manifests/2025-01-16/sim.run/game_date=2025-01-15/run=r1/attempt=a-1/{NAME.text()}",  # wrong day
+        "manifests/2025-01-15/sim.run/game_date=2025-01-15/run=r1/attempt=a-1/x.json",
+        f"manifests/2025-01-15/sim.run/game_date=2025-01-15/draft_group=g/attempt=a-1/{NAME.text()}",
+        f"runs/2025-01-15/sim.run/game_date=2025-01-15/run=r1/attempt=a-1/{NAME.text()}",
     ],
 )
-def test_manifest_key_refuses(key: str) -> None:
-    assert layout.parse_manifest_key(key) is None
+def test_record_key_refuses(key: str) -> None:
+    assert layout.parse_record_key(key) is None
 
 
 def test_scope_parsers_refuse_runs_and_other_folders() -> None:

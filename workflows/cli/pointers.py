@@ -1,4 +1,4 @@
-"""`pipeline show`, `promote`, `rollback` and `gc`: the current pointers and what they keep alive."""
+"""`pipeline show`, `promote`, `rollback`, `gc` and `migrate-manifests`: the current pointers, what they keep alive, and the records they name."""
 
 from __future__ import annotations
 
@@ -262,3 +262,27 @@ def gc(
         except PipelineError as exc:
             raise fail(str(exc)) from None
         console.print(f"deleted {deleted} objects", highlight=False)
+
+
+@app.command("migrate-manifests")
+def migrate_manifests_command(
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only count what would be written"),
+) -> None:
+    """File manifests written before the records' layout (docs/decisions.md D22) as the records
+    resume lists; safe to run twice. Until then, resume reruns the runs they describe."""
+    from workflows.observe.migrate import migrate_manifests
+
+    try:
+        target = open_store(store or default_store())
+        done = migrate_manifests(target, dry_run=dry_run)
+    except (PipelineError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    verb = "would write" if dry_run else "wrote"
+    console.print(
+        f"{verb} {len(done.copied)} records; {done.present} already had one; "
+        f"{len(done.unreadable)} old keys are not readable manifests (their runs rerun)",
+        highlight=False,
+    )
+    for key in done.unreadable:
+        console.print(f"  unreadable: {key}", highlight=False, markup=False)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from steps.runtime import layout
 from steps.runtime.errors import CorruptObject, ManifestError, ObjectNotFound
-from steps.runtime.manifest import read_manifest
+from steps.runtime.manifest import Listed, read_manifest
 from steps.runtime.partition import Partition, PartitionKey
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
@@ -29,27 +29,28 @@ def read_column(store: Store, key: str, column: str) -> pd.Series:
         raise CorruptObject(f"{store.describe(key)} is not readable parquet: {exc}") from None
 
 
-def groups_from_store(
-    store: Store, key: PartitionKey, mark: layout.ManifestMark | None = None
-) -> list[str] | None:
-    """The draft groups `dk.salaries` listed for a slate's run, if it succeeded. With the mark
-    that vouches for its manifest, the output of the attempt it names is read without reading
-    the manifest (which is read when there is no such mark, or no such output)."""
+def groups_from_store(store: Store, key: PartitionKey, listed: Listed | None = None) -> list[str] | None:
+    """The draft groups `dk.salaries` listed for a slate's run, if it succeeded. With its
+    latest record as a listing showed it, and vouched for, the groups are in the record's name
+    (or else in the output of the attempt it names), and nothing else is read; without, the
+    latest manifest is read."""
     asset, output, column = DRAFT_GROUP_SOURCE
-    if mark is not None and mark.status != "success":
+    if listed is not None and listed.vouched:
+        if listed.name.status != "success":
+            return None
+        if listed.name.groups:
+            return sorted(listed.name.groups)
+        if listed.run.attempt:
+            with contextlib.suppress(ObjectNotFound):
+                found = read_column(store, layout.output_key(asset, key, listed.run.attempt, output), column)
+                return sorted(str(g) for g in found.dropna().unique())
+    try:
+        manifest = read_manifest(store, asset, key)
+    except ManifestError:
         return None
-    groups = None
-    if mark is not None and mark.attempt:
-        with contextlib.suppress(ObjectNotFound):
-            groups = read_column(store, layout.output_key(asset, key, mark.attempt, output), column)
-    if groups is None:
-        try:
-            manifest = read_manifest(store, asset, key)
-        except ManifestError:
-            return None
-        if manifest is None or manifest.status != "success":
-            return None
-        groups = read_column(store, manifest.output(output).path, column)
+    if manifest is None or manifest.status != "success":
+        return None
+    groups = read_column(store, manifest.output(output).path, column)
     return sorted(str(g) for g in groups.dropna().unique())
 
 

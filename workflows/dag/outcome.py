@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
-from steps.runtime import layout
-from steps.runtime.manifest import STOPPED_SHORT, Manifest, Status
+from steps.runtime.manifest import STOPPED_SHORT, Manifest, Status, record_of
 from steps.runtime.partition import PartitionKey
 from workflows.dag.model import node_label
 
@@ -50,7 +49,7 @@ class TaskResult:
         """What a step partition's manifest says happened: the one reading of a manifest as a
         task result, for the local runner and for an Argo range's summary alike. `reused`: the
         manifest was there before this range ran the step."""
-        self.manifest_key = layout.manifest_key(manifest.asset, manifest.key)
+        self.manifest_key = record_of(manifest)[0]
         self.duration_s = 0.0 if reused else manifest.timing.duration_s
         self.gaps = [g.detail for g in manifest.gaps]
         self.metrics = dict(manifest.metrics)

@@ -14,9 +14,9 @@ or as a backfill of days a daily run already did) lands on the same run ids, and
 reuses what already succeeded. `--force` adds `-f<timestamp>`: a new, separate run, leaving
 the old one intact (outputs are immutable once a success manifest names them).
 
-Resume decides each step partition from listings, not reads: one listing per step over the
-range, whose marks name each run's status beside its manifest (docs/decisions.md D19); only a
-manifest no mark vouches for is read.
+Resume decides each step partition from one listing, not reads: manifests are filed by day
+first, and each record's name tells its status (docs/decisions.md D22); only a record its
+listing cannot vouch for is read.
 """
 
 from __future__ import annotations
@@ -33,13 +33,12 @@ from steps.runtime.inputs import draft_groups
 from steps.runtime.partition import Partition, PartitionKey, check_token, month_of, parse_as_of, season_of
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
-from steps.runtime.store.base import prefix_end
 from steps.runtime.timefmt import to_key_ts
 from workflows.dag.config import PipelineConfig
 from workflows.dag.draft_groups import add_draft_group_nodes, fan_in_nodes, groups_from_store, read_column
 from workflows.dag.graph import Graph
 from workflows.dag.model import AsOfMode, Plan, PlanError, PlannedPartition, PlannedStep, StepPlan, link
-from workflows.dag.resume import KeyRange, Marks, decide_nodes, list_marks, run_ranges
+from workflows.dag.resume import Records, decide_nodes, list_records, node_ranges
 
 
 def run_id_for(as_of: datetime, profile: str, worlds: int, force_tag: str | None = None) -> str:
@@ -156,16 +155,11 @@ class _Planner:
         self._name_partitions()
         nodes = list(self.plan.nodes.values())
         slates = [s.partition for s in self.plan.partitions]
-        source = [n for n in nodes if n.asset == DRAFT_GROUP_SOURCE[0]]
-        others = [n for n in nodes if n.asset != DRAFT_GROUP_SOURCE[0]]
-        # The draft groups' source is listed first, then its groups are read while everything
-        # else is listed (draft-group steps over the range's dates, before the groups are known).
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            listing = pool.submit(list_marks, self.store, run_ranges(others) + self._draft_group_ranges())
-            marks = list_marks(self.store, run_ranges(source))
-            stored = self._stored_groups(slates, marks)
-            marks = marks.merge(listing.result())
-        decide_nodes(self.store, nodes, resume=self.resume, marks=marks)
+        # One listing over the range's days gives every asset's records, the draft-group steps'
+        # among them before the groups are known (D22).
+        records = list_records(self.store, node_ranges(nodes))
+        stored = self._stored_groups(slates, records)
+        decide_nodes(self.store, nodes, resume=self.resume, records=records)
         waiting = fan_in_nodes(self.plan)
         added = []
         for p in slates:
@@ -174,7 +168,7 @@ class _Planner:
                 added += add_draft_group_nodes(
                     self.plan, p, groups, only=self.only_groups, waiting=waiting.get(p.key, [])
                 )
-        decide_nodes(self.store, added, resume=self.resume, marks=marks)
+        decide_nodes(self.store, added, resume=self.resume, records=records)
         by_slate: dict[date, list[PlannedStep]] = {}
         for n in self.plan.nodes.values():
             if n.slate is not None and n.partition.draft_group_id is None:
@@ -204,18 +198,6 @@ class _Planner:
             for slate in self.plan.partitions:
                 for partition, day in self._partitions(asset, slate.partition):
                     self._add(asset, partition, day)
-
-    def _draft_group_ranges(self) -> list[KeyRange]:
-        """The key range of each draft-group step's manifests over the range's slates, listed
-        before the groups are known."""
-        days = [s.partition.game_date for s in self.plan.partitions]
-        if not days:
-            return []
-        return [
-            (layout.manifest_date_prefix(a, min(days)), prefix_end(layout.manifest_date_prefix(a, max(days))))
-            for a in self.graph.order
-            if self.graph.specs[a].shape.name == "draft_group"
-        ]
 
     def _partitions(self, asset: str, slate: Partition) -> list[tuple[Partition, date | None]]:
         """The partitions of `asset` that one slate needs (window dates: the settled slates
@@ -268,7 +250,9 @@ class _Planner:
             ]
         return out
 
-    def _stored_groups(self, slates: list[Partition], marks: Marks) -> dict[PartitionKey, list[str] | None]:
+    def _stored_groups(
+        self, slates: list[Partition], records: Records
+    ) -> dict[PartitionKey, list[str] | None]:
         """Each slate's draft groups as stored: its run's `dk.salaries` output when the plan
         has that step (only worth reading when resuming), else the run it would read."""
         planned = DRAFT_GROUP_SOURCE[0] in self.graph.specs
@@ -278,9 +262,9 @@ class _Planner:
         def one(slate: Partition) -> list[str] | None:
             if planned:
                 run = layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key)
-                if run not in marks.latest:
+                if run not in records.latest:
                     return None  # no manifest: dk.salaries runs, and lists its groups then
-                return groups_from_store(self.store, slate.key, marks.latest[run])
+                return groups_from_store(self.store, slate.key, records.latest[run])
             try:
                 return draft_groups(self.store, slate)
             except (MissingInput, ManifestError):

@@ -1,15 +1,23 @@
-"""Resume decisions: each step partition's latest state, from a listing of manifest marks (D19), opening a manifest only where the listing cannot vouch for it."""
+"""Resume decisions: each step partition's latest state, from one listing of the records' names over the range's days (D22), opening a record only where the listing cannot vouch for it."""
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 
 from steps.runtime import layout
-from steps.runtime.errors import ManifestError
-from steps.runtime.manifest import STATUSES, Manifest, Status, latest_marks, partition_identity, read_manifest
+from steps.runtime.errors import ManifestError, ObjectNotFound
+from steps.runtime.manifest import (
+    STATUSES,
+    Listed,
+    Manifest,
+    Status,
+    latest_records,
+    partition_identity,
+    read_record,
+)
 from steps.runtime.partition import Partition
 from steps.runtime.store import Store
 from steps.runtime.store.base import prefix_end
@@ -37,81 +45,91 @@ def seen_in(manifest: Manifest, planned: Partition) -> Seen:
     return Seen(manifest.status, manifest.error.type if manifest.error else "")
 
 
-def read_seen(store: Store, nodes: list[PlannedStep]) -> dict[NodeId, Seen | None]:
-    """One GET per node, in parallel: only for the nodes a listing could not decide."""
+def read_seen(store: Store, unclear: list[tuple[PlannedStep, str]]) -> dict[NodeId, Seen | None]:
+    """One GET per record, in parallel: only for the nodes a listing could not decide."""
 
-    def one(node: PlannedStep) -> Seen | None:
+    def one(item: tuple[PlannedStep, str]) -> Seen | None:
+        node, key = item
         try:
-            manifest = read_manifest(store, node.asset, node.partition.key)
+            return seen_in(read_record(store, key), node.partition)
+        except ObjectNotFound:
+            return None
         except ManifestError as exc:
-            return Seen(None, problem=f"unreadable manifest, rewritten by the rerun ({exc})")
-        return None if manifest is None else seen_in(manifest, node.partition)
+            return Seen(None, problem=f"unreadable manifest, a rerun writes a new one ({exc})")
 
     with ThreadPoolExecutor(max_workers=16) as pool:
-        return dict(zip([n.id for n in nodes], pool.map(one, nodes), strict=True))
+        return dict(zip([n.id for n, _ in unclear], pool.map(one, unclear), strict=True))
 
 
 KeyRange = tuple[str, str]  # [first, stop): the keys a listing covers
 
 
 @dataclass
-class Marks:
-    """What listings of manifests/ showed: the key ranges listed, and in them every run that
-    has a manifest.json, with the mark that vouches for it (or None)."""
+class Records:
+    """What listings of manifests/ showed: the key ranges listed, and in them each run's
+    latest record."""
 
     ranges: list[KeyRange] = field(default_factory=list)
-    latest: dict[str, layout.ManifestMark | None] = field(default_factory=dict)
+    latest: dict[str, Listed] = field(default_factory=dict)
 
     def covers(self, run: str) -> bool:
         return any(first <= run and prefix_end(run) <= stop for first, stop in self.ranges)
 
-    def merge(self, other: Marks) -> Marks:
-        return Marks(self.ranges + other.ranges, {**self.latest, **other.latest})
+    def merge(self, other: Records) -> Records:
+        return Records(self.ranges + other.ranges, {**self.latest, **other.latest})
 
 
-def run_ranges(nodes: Iterable[PlannedStep]) -> list[KeyRange]:
-    """One range per asset, from its first run's manifests to past its last's."""
-    by_asset: dict[str, list[str]] = {}
-    for n in nodes:
-        by_asset.setdefault(n.asset, []).append(layout.manifest_run_prefix(n.asset, n.partition.key))
-    return [(min(r), max(prefix_end(x) for x in r)) for r in by_asset.values()]
+def day_range(first: date, last: date) -> KeyRange:
+    """Every record of every asset filed under the days from `first` to `last` (D22)."""
+    return layout.manifest_day_prefix(first), prefix_end(layout.manifest_day_prefix(last))
 
 
-def list_marks(store: Store, ranges: list[KeyRange]) -> Marks:
-    """One listing per range, in parallel. Each starts at its first key and stops at its end,
-    whatever else the asset holds (S3 list pages carry 1,000 keys)."""
+def node_ranges(nodes: Iterable[PlannedStep]) -> list[KeyRange]:
+    """One range over the days the nodes are filed under, all assets at once."""
+    days = [layout.manifest_day(n.partition.key) for n in nodes]
+    return [day_range(min(days), max(days))] if days else []
 
-    def one(bounds: KeyRange) -> dict[str, layout.ManifestMark | None]:
+
+def list_records(store: Store, ranges: list[KeyRange]) -> Records:
+    """One listing per range, in parallel; each starts at its first key and stops at its end
+    (S3 list pages carry 1,000 keys)."""
+
+    def one(bounds: KeyRange) -> dict[str, Listed]:
         first, stop = bounds
-        folder = posixpath.commonpath([first, stop]) + "/"
-        return latest_marks(store.list_after(folder, first, stop))
+        return latest_records(store.list_after(layout.MANIFESTS, first, stop))
 
-    marks = Marks(ranges=list(ranges))
+    records = Records(ranges=list(ranges))
     with ThreadPoolExecutor(max_workers=8) as pool:
         for found in pool.map(one, ranges):
-            marks.latest.update(found)
-    return marks
+            records.latest.update(found)
+    return records
 
 
-def observe(store: Store, nodes: list[PlannedStep], marks: Marks | None = None) -> dict[NodeId, Seen | None]:
-    """Each node's latest manifest as its mark tells it, from the listings in `marks` (and one
-    listing per asset for the nodes they do not cover); a node whose manifest no mark vouches
-    for (none written yet, a stale one, another partition's) is read, that node alone."""
+def observe(
+    store: Store, nodes: list[PlannedStep], records: Records | None = None
+) -> dict[NodeId, Seen | None]:
+    """Each node's latest record as its name tells it, from the listings in `records` (and one
+    more listing for the nodes they do not cover); a node whose record its listing cannot vouch
+    for (bytes changed since it was named, another partition's) is read, that node alone."""
     runs = {layout.manifest_run_prefix(n.asset, n.partition.key): n for n in nodes}
-    marks = marks or Marks()
-    missing = [n for r, n in runs.items() if not marks.covers(r)]
+    records = records or Records()
+    missing = [n for r, n in runs.items() if not records.covers(r)]
     if missing:
-        marks = marks.merge(list_marks(store, run_ranges(missing)))
+        records = records.merge(list_records(store, node_ranges(missing)))
     seen: dict[NodeId, Seen | None] = {}
     unclear = []
     for run, node in runs.items():
-        mark = marks.latest.get(run)
-        if run not in marks.latest:
+        found = records.latest.get(run)
+        if found is None:
             seen[node.id] = None
-        elif mark and mark.status in STATUSES and mark.identity == partition_identity(node.partition):
-            seen[node.id] = Seen(mark.status, mark.error)
+        elif (
+            found.vouched
+            and found.name.status in STATUSES
+            and found.name.identity == partition_identity(node.partition)
+        ):
+            seen[node.id] = Seen(found.name.status, found.name.error)
         else:
-            unclear.append(node)
+            unclear.append((node, found.key))
     seen.update(read_seen(store, unclear))
     return seen
 
@@ -132,10 +150,12 @@ def decide(asset: str, seen: Seen | None, *, resume: bool) -> StepPlan:
     return StepPlan(asset, "run", "previously not due")
 
 
-def decide_nodes(store: Store, nodes: list[PlannedStep], *, resume: bool, marks: Marks | None = None) -> None:
+def decide_nodes(
+    store: Store, nodes: list[PlannedStep], *, resume: bool, records: Records | None = None
+) -> None:
     if not nodes:
         return
-    seen = observe(store, nodes, marks)
+    seen = observe(store, nodes, records)
     for node in nodes:
         found = decide(node.asset, seen[node.id], resume=resume)
         node.action, node.reason = found.action, found.reason

@@ -26,7 +26,7 @@ from steps.runtime import layout
 from steps.runtime.command import step_argv
 from steps.runtime.errors import EXIT_NOT_RETRYABLE, ManifestError, StoreError
 from steps.runtime.layout import new_attempt_id
-from steps.runtime.manifest import STOPPED_SHORT, read_manifest
+from steps.runtime.manifest import STOPPED_SHORT, read_manifest, record_of
 from steps.runtime.partition import Partition
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
@@ -210,7 +210,7 @@ class LocalRunner:
                 return
             if ours and manifest is not None and manifest.error is not None:
                 result.error_type, result.error = manifest.error.type, manifest.error.message
-                result.manifest_key = layout.manifest_key(asset, partition.key)
+                result.manifest_key = record_of(manifest)[0]
             elif rc == TIMED_OUT:
                 result.error_type = "TimedOut"
                 result.error = f"killed after its timeout of {spec.timeout_s}s (StepSpec.timeout_s)"
@@ -296,7 +296,7 @@ class LocalRunner:
         through `_after`, which admits a slate's draft groups."""
         if node.action == "reuse":
             reused = self._result(node, "reused", node.reason)
-            reused.manifest_key = layout.manifest_key(node.asset, node.partition.key)
+            reused.manifest_key = layout.manifest_run_prefix(node.asset, node.partition.key)
             results[node.id] = reused
             self._record(node, reused, announce=False)
         else:

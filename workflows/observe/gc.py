@@ -33,13 +33,20 @@ class RunEntry:
     asset: str
     segments: str
     outputs: dict[str | None, list[ObjectInfo]] = field(default_factory=dict)  # attempt -> objects
-    attempt_manifests: dict[str, ObjectInfo] = field(default_factory=dict)
-    latest_manifest: ObjectInfo | None = None
-    marks: list[ObjectInfo] = field(default_factory=list)  # what a resume plan lists (D19)
+    attempt_manifests: dict[str, ObjectInfo] = field(default_factory=dict)  # attempt -> its record
+    written: dict[str, str] = field(default_factory=dict)  # attempt -> when its record was written
 
     @property
     def key(self) -> PartitionKey:
         return PartitionKey.from_segments(self.segments)
+
+    @property
+    def latest_manifest(self) -> ObjectInfo | None:
+        """The latest attempt's record: the one whose name sorts last (D22)."""
+        if not self.attempt_manifests:
+            return None
+        latest = max(self.attempt_manifests, key=lambda a: (self.written[a], self.attempt_manifests[a].key))
+        return self.attempt_manifests[latest]
 
     def attempts(self) -> set[str]:
         return {a for a in self.outputs if a is not None} | set(self.attempt_manifests)
@@ -82,15 +89,9 @@ class GcPlan:
 
 def run_of(key: str) -> tuple[RunId, str | None] | None:
     """The run an output or manifest key belongs to, and the attempt where the key names one."""
-    run = (
-        layout.parse_run_key(key) or layout.parse_attempt_manifest_key(key) or layout.parse_manifest_key(key)
-    )
+    record = layout.parse_record_key(key)
+    run = layout.parse_run_key(key) or (record[0] if record else None)
     return ((run.asset, run.key.segments()), run.attempt) if run is not None else None
-
-
-def _mark_attempt(key: str) -> str | None:
-    listed = layout.parse_manifest_listing(key)
-    return listed[1].attempt if listed is not None and listed[1] is not None else None
 
 
 def inventory(store: Store) -> dict[RunId, RunEntry]:
@@ -104,16 +105,11 @@ def inventory(store: Store) -> dict[RunId, RunEntry]:
         if (output := layout.parse_run_key(info.key)) is not None:
             entry((output.asset, output.key.segments())).outputs.setdefault(output.attempt, []).append(info)
     for info in store.list(layout.MANIFESTS):
-        if (latest := layout.parse_manifest_key(info.key)) is not None:
-            entry((latest.asset, latest.key.segments())).latest_manifest = info
-        elif (attempt := layout.parse_attempt_manifest_key(info.key)) is not None and attempt.attempt:
-            entry((attempt.asset, attempt.key.segments())).attempt_manifests[attempt.attempt] = info
-        elif (
-            (listed := layout.parse_manifest_listing(info.key)) is not None
-            and listed[1] is not None
-            and (marked := layout.parse_manifest_run_prefix(listed[0])) is not None
-        ):
-            entry((marked.asset, marked.key.segments())).marks.append(info)
+        record = layout.parse_record_key(info.key)
+        if record is not None and (attempt := record[0].attempt) is not None:
+            found = entry((record[0].asset, record[0].key.segments()))
+            found.attempt_manifests[attempt] = info
+            found.written[attempt] = record[1].written
     return runs
 
 
@@ -281,12 +277,11 @@ def _run_age(entry: RunEntry, manifests: _Manifests) -> datetime | None:
 def _stale_run(entry: RunEntry, newest: datetime, keep_days: float) -> Candidate:
     """A whole run no pointer or reader names, older than the keep window."""
     objects = entry.objects()
-    # manifest.json first (what readers look at), then the marks that describe it.
-    manifest_keys = (
-        ([entry.latest_manifest.key] if entry.latest_manifest else [])
-        + [info.key for info in entry.marks]
-        + [info.key for _, info in sorted(entry.attempt_manifests.items())]
-    )
+    # The latest record last, so that no earlier attempt is ever the run's latest meanwhile.
+    manifest_keys = [
+        info.key
+        for attempt, info in sorted(entry.attempt_manifests.items(), key=lambda a: entry.written[a[0]])
+    ]
     return Candidate(
         asset=entry.asset,
         partition=entry.key.scope().segments(),
@@ -294,9 +289,7 @@ def _stale_run(entry: RunEntry, newest: datetime, keep_days: float) -> Candidate
         attempts=sorted(entry.attempts()),
         manifests=manifest_keys,
         outputs=[o.key for o in objects],
-        size=sum(o.size for o in objects)
-        + (entry.latest_manifest.size if entry.latest_manifest else 0)
-        + sum(i.size for i in entry.attempt_manifests.values()),
+        size=sum(o.size for o in objects) + sum(i.size for i in entry.attempt_manifests.values()),
         why=f"unreferenced run{'' if entry.latest_manifest else ' (no manifest: orphan outputs)'}, "
         f"newest attempt {iso_utc(newest)} is older than {keep_days:g} days",
     )
@@ -313,15 +306,13 @@ def _superseded_attempts(entry: RunEntry, latest: str, kept: set[str | None]) ->
             continue  # no manifest and not known to predate the latest: maybe still running
         outputs = entry.outputs.get(attempt, [])
         own_manifest = entry.attempt_manifests.get(attempt)
-        # A mark speaks for the manifest.json one attempt wrote; a superseded one vouches for nothing.
-        own_marks = [m for m in entry.marks if _mark_attempt(m.key) == attempt]
         found.append(
             Candidate(
                 asset=entry.asset,
                 partition=entry.key.scope().segments(),
                 run_id=entry.key.run_id,
                 attempts=[attempt],
-                manifests=([own_manifest.key] if own_manifest else []) + [m.key for m in own_marks],
+                manifests=[own_manifest.key] if own_manifest else [],
                 outputs=[o.key for o in outputs],
                 size=sum(o.size for o in outputs) + (own_manifest.size if own_manifest else 0),
                 why=f"superseded attempt (the run's latest is {latest}; no pointer or reader names it)",
@@ -364,7 +355,7 @@ def delete_candidates(store: Store, plan: GcPlan, *, in_flight_hours: float = IN
     orphan outputs without a manifest, which the next gc finds (an unreferenced run, aged by
     its attempt ids) and finishes. The other order would leave, after a crash, a manifest
     naming outputs that no longer exist: a run that looks valid and fails every reader.
-    Within a run, `manifest.json` (what readers look at) goes before the attempts' records.
+    Within a run, the latest attempt's record goes last (`_stale_run`).
     """
     check_not_in_flight(store, hours=in_flight_hours)  # again: a range may have started since
     deleted = 0

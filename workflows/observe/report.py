@@ -17,6 +17,7 @@ import plotly.express as px
 from steps.pipeline.health import COVERAGE_CRITICAL, COVERAGE_WARN
 from steps.runtime import layout
 from steps.runtime.errors import ObjectNotFound
+from steps.runtime.manifest import record_of
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import list_history
 from steps.runtime.store import Store
@@ -278,7 +279,7 @@ def _failures(store: Store, views: list[PartitionView]) -> list[str]:
             f'<div class="failure-group"><h3 class="failed">{len(members)} x {html.escape(signature)}</h3>'
             f"<p>dates: {html.escape(', '.join(sorted({v.game_date.isoformat() for v, _ in members})))}</p>"
             f"<p>example: {html.escape(manifest.error.message)}</p>"
-            f'<p class="muted">manifest: {html.escape(layout.manifest_key(asset, manifest.partition.key))}</p>'
+            f'<p class="muted">manifest: {html.escape(record_of(manifest)[0])}</p>'
             f"<pre>{html.escape(_log_tail(store, asset, view))}</pre></div>"
         )
     return parts

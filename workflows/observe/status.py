@@ -1,9 +1,9 @@
 """What ran, what failed, why: read back from pointers and manifests.
 
-Listing cost is bounded: one paginated listing of the pointers and one per asset, whatever
-the range; then one GET per manifest shown. The same listings name every attempt
-(`.../attempts/<attempt_id>.json`, ids sortable by start time), so each date's latest run is
-found without reading it; only when that run is not the one shown are its step manifests read.
+Listing cost is bounded: one paginated listing of the pointers and one of the manifests filed
+under the range's days (D22); then one GET per manifest shown. The same listing names every
+attempt (`.../attempt=<attempt_id>/...`, ids sortable by start time), so each date's latest run
+is found without reading it; only when that run is not the one shown are its step manifests read.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from steps.runtime.manifest import STOPPED_SHORT, Manifest, read_manifest
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import Pointer
 from steps.runtime.store import Store
+from steps.runtime.store.base import prefix_end
 from workflows.dag.graph import Graph
 
 
@@ -119,25 +120,31 @@ def _pointers(store: Store, in_range: Callable[[date | None], bool]) -> dict[dat
     return pointers
 
 
-def _inventory(store: Store, graph: Graph, in_range: Callable[[date | None], bool]) -> _Inventory:
+def _inventory(store: Store, graph: Graph, start: date | None, end: date | None) -> _Inventory:
+    """One listing of the records filed under the range's days (its first month's, too)."""
+
+    def in_range(d: date | None) -> bool:
+        return d is not None and (start is None or d >= start) and (end is None or d <= end)
+
     found = _Inventory()
     slate = set(slate_steps(graph))
-    for asset in graph.order:
-        for info in store.list(layout.manifest_asset_prefix(asset)):
-            run = layout.parse_manifest_key(info.key)
-            if run is None:
-                attempt = layout.parse_attempt_manifest_key(info.key)
-                if attempt is not None and attempt.attempt is not None and asset in slate:
-                    day, run_id = attempt.key.game_date, attempt.key.run_id
-                    if day is not None and in_range(day) and run_id is not None:
-                        runs_of = found.attempts.setdefault(day, {})
-                        runs_of[run_id] = max(runs_of.get(run_id, ""), attempt.attempt)
-                continue
-            key = run.key
-            if key.month is not None or in_range(key.game_date):
-                found.existing.setdefault(asset, []).append(key)
-            if key.game_date is not None and in_range(key.game_date) and key.run_id is not None:
-                found.seen.setdefault(key.game_date, set()).add(key.run_id)
+    first = layout.manifest_day_prefix(start.replace(day=1)) if start else layout.MANIFESTS
+    stop = prefix_end(layout.manifest_day_prefix(end) if end else layout.MANIFESTS)
+    existing: dict[str, dict[PartitionKey, None]] = {}
+    for info in store.list_after(layout.MANIFESTS, first, stop):
+        parsed = layout.parse_record_key(info.key)
+        if parsed is None or parsed[0].asset not in graph.specs:
+            continue
+        run = parsed[0]
+        key, day = run.key, run.key.game_date
+        if key.month is not None or in_range(day):
+            existing.setdefault(run.asset, {})[key] = None
+        if day is not None and in_range(day) and key.run_id is not None:
+            found.seen.setdefault(day, set()).add(key.run_id)
+            if run.asset in slate and run.attempt is not None:
+                runs_of = found.attempts.setdefault(day, {})
+                runs_of[key.run_id] = max(runs_of.get(key.run_id, ""), run.attempt)
+    found.existing = {asset: list(keys) for asset, keys in existing.items()}
     return found
 
 
@@ -167,7 +174,7 @@ def collect(
         return d is not None and (start is None or d >= start) and (end is None or d <= end)
 
     pointers = _pointers(store, in_range)
-    found = _inventory(store, graph, in_range)
+    found = _inventory(store, graph, start, end)
     if runs is not None:
         chosen = {d: r for d, r in runs.items() if in_range(d)}
     else:

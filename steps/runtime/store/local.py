@@ -41,12 +41,8 @@ def _durable(key: str, data: bytes) -> bool:
     """Whether a put fsyncs its bytes before their name appears, so a power cut cannot leave
     the name with lost bytes. Every object is published atomically either way; not fsynced
     are those a power cut may cost without harm: events and log copies (conveniences; the
-    manifest is the record, D18), a run's `manifest.json` (a copy of its latest attempt's
-    record, which is fsynced: a torn one reads as corrupt and the rerun rewrites it), and an
-    empty object (a manifest mark: no bytes to lose)."""
-    if not data or key.startswith(_UNSYNCED):
-        return False
-    return layout.parse_manifest_key(key) is None
+    manifest is the record, D18), and an empty object (no bytes to lose)."""
+    return bool(data) and not key.startswith(_UNSYNCED)
 
 
 class _KeyExists(Exception):
@@ -71,7 +67,7 @@ _BOOT = _boot()
 def _stamp(st: os.stat_result) -> str:
     """Which version of a file a kept ETag describes: a put replaces the inode, and an edit in
     place moves the mtime, so either makes the kept ETag stale. So does a reboot: a write that
-    was not fsynced (a manifest.json) may have lost its bytes but kept its name and size."""
+    was not fsynced (a log copy) may have lost its bytes but kept its name and size."""
     return f"{st.st_ino}.{st.st_size}.{st.st_mtime_ns}.{_BOOT}"
 
 
