@@ -61,7 +61,7 @@ def render(o: dict[str, Any], season_range: tuple[date, date]) -> str:
         "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {rp['manifests']:,} | {rp['seconds']:.2f} | {rp['manifest_gets']:,} | {rp['manifest_pages']:,} | {rp['gets'] - rp['manifest_gets']:,} | {rp['list_pages'] - rp['manifest_pages']:,} | {rp['get_per_manifest_s']:.2f} |",
         "",
-        f"- requests per 1,000 manifests for the state decisions: {1000 * (rp['manifest_gets'] + rp['manifest_pages']) / rp['manifests']:.1f} (target <= 1)",
+        f"- requests per 1,000 manifests for the state decisions: {1000 * (rp['manifest_gets'] + rp['manifest_pages']) / rp['manifests']:.2f} (target <= 1)",
         f"- plan s: {rp['seconds']:.2f} (target < 2)",
         f"- requests per manifest, all of them: {(rp['gets'] + rp['list_pages']) / rp['manifests']:.3f}",
         "",
@@ -134,7 +134,7 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
     rows = [
         (
             "resume planning: requests per 1,000 manifests (§3)",
-            f"{per_thousand:,.1f}",
+            f"{per_thousand:,.2f} ({requests} requests; a listing's floor: {-(-rp['manifests'] // 1000)})",
             f"<= {RESUME_REQUESTS_TARGET:g}",
             per_thousand <= RESUME_REQUESTS_TARGET,
         ),

@@ -72,7 +72,7 @@ def resolve_one(store: Store, item: Input, consumer: Partition, key: PartitionKe
         candidates = [
             m
             for m in list_manifests(store, layout.manifest_scope_prefix(item.asset, key))
-            if m.status == "success"
+            if m.status == "success" and m.key.scope() == key.scope()
         ]
         candidates = [m for m in candidates if in_time(m)]
         if candidates:
@@ -120,8 +120,8 @@ def window_manifests(store: Store, asset: str, consumer: Partition) -> list[Mani
     listing = store.list_after(layout.MANIFESTS, first, layout.manifest_day_prefix(consumer.game_date))
     found = []
     for listed in latest_records(listing).values():
-        key = listed.run.key
-        if listed.run.asset != asset or key.game_date is None or key.run_id is not None:
+        run = listed.run
+        if run is None or run.asset != asset or run.key.game_date is None or run.key.run_id is not None:
             continue
         if listed.vouched and listed.name.status != "success":
             continue

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from steps.runtime.errors import InvalidPartition
 from steps.runtime.partition import PartitionKey, check_token, parse_game_date
 from steps.runtime.timefmt import from_key_ts, to_key_ts, utc_now
 
@@ -58,7 +59,7 @@ def attempt_prefix(asset: str, key: PartitionKey, attempt_id: str) -> str:
 
 
 _RECORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
-_RECORD_NAME_MAX = 240  # a file name must fit the directory store's 255 bytes
+_NAME_MAX = 250  # a key's segment is a file name in the directory store: 255 bytes at most
 
 
 @dataclass(frozen=True)
@@ -74,13 +75,14 @@ class RecordName:
     error: str = ""  # a failed attempt's error type
     groups: tuple[str, ...] = ()  # the draft groups a fan-out source listed, when they fit
 
-    def text(self) -> str:
-        error = "".join(c for c in self.error if c in _RECORD_CHARS)[:64] or "-"
+    def text(self, room: int = _NAME_MAX) -> str:
+        """The name, with the groups when they fit in `room` characters."""
+        error = "".join(c for c in self.error if c in _RECORD_CHARS)[:32] or "-"
         fields = [self.written, self.status, error, self.identity, self.digest]
-        with_groups = [*fields, *self.groups]
-        wanted = with_groups if self.groups and all(_record_field(g) for g in self.groups) else fields
-        name = ".".join(wanted) + ".json"
-        return name if len(name) <= _RECORD_NAME_MAX or wanted is fields else ".".join(fields) + ".json"
+        grouped = ".".join([*fields, *self.groups]) + ".json"
+        if self.groups and all(_record_field(g) for g in self.groups) and len(grouped) <= room:
+            return grouped
+        return ".".join(fields) + ".json"
 
     @classmethod
     def parse(cls, name: str) -> RecordName | None:
@@ -115,32 +117,67 @@ def manifest_day_prefix(day: date) -> str:
     return f"{MANIFESTS}{day.isoformat()}/"
 
 
+# Under a day, a run is one folder and each attempt one file in it, each name's parts joined
+# by this (no token holds one): MinIO lists such a tree twice as fast as one nested by asset,
+# partition and attempt (docs/decisions.md D22).
+_PART = ","
+
+
 def manifest_run_prefix(asset: str, key: PartitionKey) -> str:
-    """Every attempt's record of one run: `manifests/<day>/<asset>/<partition>/`."""
-    return f"{manifest_day_prefix(manifest_day(key))}{check_token(asset, 'asset')}/{key.segments()}/"
+    """Every attempt's record of one run: `manifests/<day>/<asset>,<partition>/`."""
+    folder = _PART.join([check_token(asset, "asset"), *key.segments().split("/")])
+    if len(folder.encode()) > _NAME_MAX:
+        raise InvalidPartition(
+            f"asset and partition {folder!r} make a key segment of over {_NAME_MAX} bytes; use shorter names"
+        )
+    return f"{manifest_day_prefix(manifest_day(key))}{folder}/"
 
 
 def record_key(asset: str, key: PartitionKey, attempt_id: str, name: RecordName) -> str:
     """One attempt's manifest, written create-only and never again: the run's latest attempt
     is the record whose name sorts last; a pointer names the record of the attempt it made
-    current, so a later attempt of a promoted run never changes what is current."""
-    return f"{manifest_run_prefix(asset, key)}{_ATTEMPT}{check_token(attempt_id, 'attempt_id')}/{name.text()}"
+    current, so a later attempt of a promoted run never changes what is current.
+    `manifests/<day>/<asset>,<partition segments>/attempt=<id>,<name>`."""
+    prefix = attempt_record_prefix(asset, key, attempt_id)
+    return f"{prefix}{name.text(_NAME_MAX - len(prefix.rsplit('/', 1)[1]))}"
+
+
+def attempt_record_prefix(asset: str, key: PartitionKey, attempt_id: str) -> str:
+    """The start of the one record an attempt writes (`record_key`)."""
+    return f"{manifest_run_prefix(asset, key)}{_ATTEMPT}{check_token(attempt_id, 'attempt_id')}{_PART}"
+
+
+def split_record_key(key: str) -> tuple[str, str, RecordName] | None:
+    """(run prefix, attempt id, name) of a key shaped as a `record_key`, by its text alone: what
+    a plan needs of thousands of listed keys, each matched to the run prefix a node expects
+    (`parse_record_key` also checks the partition)."""
+    folder, _, file = key.rpartition("/")
+    attempt, _, text = file.partition(_PART)
+    if not key.startswith(MANIFESTS) or key.count("/") != 3 or not attempt.startswith(_ATTEMPT):
+        return None
+    name = RecordName.parse(text)
+    return (f"{folder}/", attempt.removeprefix(_ATTEMPT), name) if name is not None else None
 
 
 def parse_record_key(key: str) -> tuple[RunRef, RecordName] | None:
     """The run, attempt and record name of a `record_key`; None for any other key."""
-    day, sep, rest = key.removeprefix(MANIFESTS).partition("/")
-    found = _run_ref(f"{MANIFESTS}{rest}", MANIFESTS) if key.startswith(MANIFESTS) and sep else None
-    if found is None or len(found[1]) != 2 or not found[1][0].startswith(_ATTEMPT):
+    day, folder, file = (
+        ([*key.removeprefix(MANIFESTS).split("/"), "", ""])[:3] if key.startswith(MANIFESTS) else ("",) * 3
+    )
+    asset, *segments = folder.split(_PART)
+    attempt, _, text = file.partition(_PART)
+    name = RecordName.parse(text)
+    if name is None or key.count("/") != 3 or not segments or not attempt.startswith(_ATTEMPT):
         return None
-    run, (folder, name) = found
-    parsed = RecordName.parse(name)
     try:
-        attempt = check_token(folder.removeprefix(_ATTEMPT), "attempt_id")
-        same_day = manifest_day(run.key).isoformat() == day
+        partition = PartitionKey.from_segments("/".join(segments))
+        run = RunRef(
+            check_token(asset, "asset"), partition, check_token(attempt.removeprefix(_ATTEMPT), "attempt_id")
+        )
+        same_day = manifest_day(partition).isoformat() == day
     except ValueError:
         return None
-    return (RunRef(run.asset, run.key, attempt), parsed) if parsed is not None and same_day else None
+    return (run, name) if same_day and partition.segments() == "/".join(segments) else None
 
 
 def output_key(asset: str, key: PartitionKey, attempt_id: str, name: str, suffix: str = "parquet") -> str:
@@ -149,13 +186,16 @@ def output_key(asset: str, key: PartitionKey, attempt_id: str, name: str, suffix
 
 
 def manifest_date_prefix(asset: str, game_date: date) -> str:
-    """Every run of an asset's partitions on one date (each draft group's, too)."""
-    return f"{manifest_day_prefix(game_date)}{check_token(asset, 'asset')}/{_d(game_date)}/"
+    """A prefix of every run's folder of an asset's partitions on one date (each draft group's,
+    too)."""
+    return manifest_scope_prefix(asset, PartitionKey(game_date=game_date))
 
 
 def manifest_scope_prefix(asset: str, key: PartitionKey) -> str:
-    """Every run's manifests of one partition (the key without its run) lie under this."""
-    return manifest_run_prefix(asset, key.scope())
+    """A prefix of every run's folder of one partition (the key without its run). It also
+    starts the folders of a draft group whose id extends another's: filter what it lists by
+    `parse_record_key`'s partition."""
+    return manifest_run_prefix(asset, key.scope()).removesuffix("/")
 
 
 def pointer_asset_prefix(asset: str) -> str:
@@ -294,19 +334,6 @@ def parse_run_key(key: str) -> RunRef | None:
         return RunRef(run.asset, run.key, check_token(rest[0].removeprefix(_ATTEMPT), "attempt_id"))
     except ValueError:
         return None
-
-
-def parse_manifest_scope_prefix(prefix: str) -> tuple[str, PartitionKey] | None:
-    """(asset, partition without run) of a `manifest_scope_prefix` or `manifest_date_prefix`,
-    e.g. a folder listed under one."""
-    day, sep, rest = prefix.removeprefix(MANIFESTS).partition("/")
-    found = (
-        _tail(f"{MANIFESTS}{rest}".rstrip("/"), MANIFESTS) if prefix.startswith(MANIFESTS) and sep else None
-    )
-    scope = _scope_of("/".join(found[1])) if found is not None and prefix.endswith("/") else None
-    if found is None or scope is None:
-        return None
-    return (found[0], scope) if manifest_day(scope).isoformat() == day else None
 
 
 def parse_pointer_scope(prefix: str) -> tuple[str, PartitionKey] | None:

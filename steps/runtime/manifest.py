@@ -31,7 +31,7 @@ Severity = Literal["critical", "warn"]  # critical fails the step (and so blocks
 Status = Literal["success", "failed", "not_due", "not_promoted"]
 STATUSES: tuple[Status, ...] = get_args(Status)
 STOPPED_SHORT: tuple[Status, ...] = ("not_due", "not_promoted")
-# The one word manifests and marks used for both before D21, and how promote's reason began.
+# The one word manifests (and their marks, D19) used for both before D21, and how promote's reason began.
 LEGACY_SKIPPED = "skipped"
 _LEGACY_NOT_PROMOTED = "not promoted:"
 # The attempt folder of a record written before manifests named their attempt.
@@ -180,9 +180,10 @@ def write_manifest(store: Store, manifest: Manifest) -> str:
     writes one record: an id used twice (never by the runners, which make a new one for each
     execution) is refused, as the second execution's outputs already were."""
     key, body = record_of(manifest)
-    folder = key.rsplit("/", 1)[0] + "/"
-    if any(layout.parse_record_key(i.key) for i in store.list(folder)):
-        raise PreconditionFailed(f"attempt {manifest.attempt_id} of {store.describe(folder)} already exists")
+    attempt = manifest.attempt_id or LEGACY_ATTEMPT
+    mine = layout.attempt_record_prefix(manifest.asset, manifest.key, attempt)
+    if any(layout.parse_record_key(i.key) for i in store.list(mine)):
+        raise PreconditionFailed(f"attempt {attempt} already exists: it wrote {store.describe(mine)}...")
     store.put_if(key, body, if_none_match=True)
     return key
 
@@ -201,26 +202,31 @@ class Listed:
     key: str
     name: layout.RecordName
     etag: str
-    run: layout.RunRef
+    attempt: str
 
     @property
     def vouched(self) -> bool:
         """Whether the name may be believed without a read: the bytes are those it was named for."""
         return self.etag.strip('"') == self.name.digest
 
+    @property
+    def run(self) -> layout.RunRef | None:
+        """The run the key names, its partition checked (None: not a record's key after all)."""
+        parsed = layout.parse_record_key(self.key)
+        return parsed[0] if parsed is not None else None
+
 
 def latest_records(listing: Iterable[ObjectInfo]) -> dict[str, Listed]:
     """From a listing under manifests/: each run's latest record, by run prefix."""
     latest: dict[str, Listed] = {}
     for info in listing:
-        parsed = layout.parse_record_key(info.key)
-        if parsed is None:
+        split = layout.split_record_key(info.key)
+        if split is None:
             continue
-        run, name = parsed
-        prefix = layout.manifest_run_prefix(run.asset, run.key)
+        prefix, attempt, name = split
         found = latest.get(prefix)
         if found is None or (name.written, info.key) > (found.name.written, found.key):
-            latest[prefix] = Listed(info.key, name, info.etag, run)
+            latest[prefix] = Listed(info.key, name, info.etag, attempt)
     return latest
 
 

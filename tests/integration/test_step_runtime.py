@@ -99,7 +99,7 @@ def test_corrupt_edited_and_invalid_manifests_are_clear_errors(store: Store) -> 
         read_manifest(store, "toy.x", part().key)
     record(b"{}", 3)
     latest = next(
-        i.key for i in store.list(layout.manifest_run_prefix("toy.x", part().key)) if "/attempt=a3/" in i.key
+        i.key for i in store.list(layout.manifest_run_prefix("toy.x", part().key)) if "/attempt=a3," in i.key
     )
     store.put_bytes(latest, b'{"edited": true}')  # bytes other than those the name was given for
     with pytest.raises(ManifestError, match="was changed after it was written"):

@@ -77,19 +77,26 @@ def test_scope_prefixes_round_trip(scope: PartitionKey) -> None:
         "finalize.unified",
         scope,
     )
-    assert layout.parse_manifest_scope_prefix(layout.manifest_scope_prefix("sim.run", scope)) == (
-        "sim.run",
-        scope,
-    )
+    run = scope.model_copy(update={"run_id": "r1"})
+    record = layout.record_key("sim.run", run, "a-1", NAME)
+    assert record.startswith(layout.manifest_scope_prefix("sim.run", scope))
+    assert record.startswith(layout.manifest_date_prefix("sim.run", DAY))
+    other = layout.record_key("sim.run", run.model_copy(update={"run_id": "r10"}), "a-1", NAME)
+    assert not other.startswith(layout.manifest_run_prefix("sim.run", run))  # r1 is not r10
+    again = layout.record_key("sim.run", run, "a-10", NAME)
+    assert not again.startswith(layout.attempt_record_prefix("sim.run", run, "a-1"))  # nor a-1 a-10
+
     pointer = layout.pointer_key(layout.pointer_scope("finalize.unified", scope))
     assert layout.parse_pointer_key(pointer) == layout.pointer_scope("finalize.unified", scope)
 
 
+def test_a_partition_too_long_for_a_file_name_is_refused() -> None:
+    long = PartitionKey(game_date=DAY, draft_group_id="g" * 120, run_id="r" * 120)
+    with pytest.raises(ValueError, match="over 250 bytes"):
+        layout.manifest_run_prefix("sim.run", long)
+
+
 def test_date_prefixes_round_trip() -> None:
-    assert layout.parse_manifest_scope_prefix(layout.manifest_date_prefix("labels.boxscores", DAY)) == (
-        "labels.boxscores",
-        PartitionKey(game_date=DAY),
-    )
     assert layout.parse_landing_date_prefix(layout.landing_date_prefix("schedule", DAY)) == ("schedule", DAY)
 
 
@@ -139,11 +146,16 @@ def test_run_key_refuses(key: str) -> None:
     [
         "manifests/sim.run/game_date=2025-01-15/run=r1/manifest.json",  # the layout before D22
         "manifests/sim.run/game_date=2025-01-15/run=r1/attempts/a-1.json",
-        f"manifests/2025-01-15/sim.run/game_date=2025-01-15/run=r1/{NAME.text()}",  # no attempt
-        f"manifests/2025-01-16/sim.run/game_date=2025-01-15/run=r1/attempt=a-1/{NAME.text()}",  # wrong day
-        "manifests/2025-01-15/sim.run/game_date=2025-01-15/run=r1/attempt=a-1/x.json",
-        f"manifests/2025-01-15/sim.run/game_date=2025-01-15/draft_group=g/attempt=a-1/{NAME.text()}",
-        f"runs/2025-01-15/sim.run/game_date=2025-01-15/run=r1/attempt=a-1/{NAME.text()}",
+        f"manifests/2025-01-15/sim.run,game_date=2025-01-15,run=r1/{NAME.text()}",  # no attempt
+        f"manifests/2025-01-16/sim.run,game_date=2025-01-15,run=r1/attempt=a-1,{NAME.text()}",  # wrong day
+        "manifests/2025-01-15/sim.run,game_date=2025-01-15,run=r1/attempt=a-1,x.json",
+        f"manifests/2025-01-15/sim.run,game_date=2025-01-15,draft_group=g/attempt=a-1,{NAME.text()}",
+        f"manifests/2025-01-15/sim.run/game_date=2025-01-15,run=r1/attempt=a-1,{NAME.text()}",
+        f"manifests/2025-01-15/sim.run,game_date=2025-01-15,run=r1/attempt=..,{NAME.text()}",
+        f"manifests/2025-01-15/,game_date=2025-01-15,run=r1/attempt=a-1,{NAME.text()}",
+        f"manifests/2025-01-15/sim.run,game_date=2025-01-15,run=r1/x/attempt=a-1,{NAME.text()}",
+        "manifests/2025-01-15/a,b",
+        f"runs/2025-01-15/sim.run,game_date=2025-01-15,run=r1/attempt=a-1,{NAME.text()}",
     ],
 )
 def test_record_key_refuses(key: str) -> None:
@@ -151,8 +163,6 @@ def test_record_key_refuses(key: str) -> None:
 
 
 def test_scope_parsers_refuse_runs_and_other_folders() -> None:
-    run_folder = layout.manifest_run_prefix("sim.run", KEYS[0])
-    assert layout.parse_manifest_scope_prefix(run_folder) is None
     assert layout.parse_pointer_scope(layout.history_prefix(layout.pointer_scope("f.u", SCOPES[0]))) is None
     assert layout.parse_landing_date_prefix("landing/schedule/month=2025-01/") is None
     assert layout.parse_backfill_key("backfills/bf-1") is None

@@ -83,8 +83,7 @@ GROUP_HELP = "The draft group, for a step with one partition per draft group"
 
 def draft_groups_on(target: Store, asset: str, game_date: date) -> list[str]:
     """The draft groups an asset has partitions for on a date (one listing)."""
-    folders = (
-        layout.parse_manifest_scope_prefix(d)
-        for d in target.list_dirs(layout.manifest_date_prefix(asset, game_date))
+    records = (
+        layout.parse_record_key(i.key) for i in target.list(layout.manifest_date_prefix(asset, game_date))
     )
-    return sorted(f[1].draft_group_id for f in folders if f is not None and f[1].draft_group_id is not None)
+    return sorted({r[0].key.draft_group_id for r in records if r is not None and r[0].key.draft_group_id})

@@ -92,7 +92,7 @@ def demo(
     console.print(  # no markup: the paths hold brackets (an optional segment)
         f"  projections (current):  {root}/current/{PUBLISHED_ASSET}/game_date=<D>/draft_group=<G>/current_run.json\n"
         f"  run outputs:            {root}/runs/<asset>/game_date=<D>/[draft_group=<G>/]run=<run_id>/\n"
-        f"  manifests:              {root}/manifests/<day>/<asset>/<partition>/attempt=<id>/<status ...>.json\n"
+        f"  manifests:              {root}/manifests/<day>/<asset>,<partition>/attempt=<id>,<...status...>.json\n"
         f"  backfill summary:       {root}/backfills/{summary.backfill_id}/summary.json (and report.html)\n"
         f"  try: pipeline show {PUBLISHED_ASSET} --game-date {last} --draft-group {group} --store {root}\n"
         f"       pipeline run --start {first} --end {last} --store {root}   (resume: runs nothing)",

@@ -10,7 +10,7 @@ from rich.table import Table
 from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
 from steps.runtime.errors import PipelineError
-from steps.runtime.manifest import read_manifest
+from steps.runtime.manifest import latest_records, read_manifest
 from steps.runtime.partition import PartitionKey, check_token
 from steps.runtime.pointer import (
     list_history,
@@ -70,8 +70,9 @@ def _resolve_run(target: Store, asset: str, scope: PartitionKey, run_id: str | N
     pointer = current_run(target, layout.pointer_scope(asset, scope))
     if pointer is not None:
         return scope.model_copy(update={"run_id": pointer.run_id})
+    listed = (r.run for r in latest_records(target.list(layout.manifest_scope_prefix(asset, scope))).values())
     runs = [
-        d.rstrip("/").split("run=")[-1] for d in target.list_dirs(layout.manifest_scope_prefix(asset, scope))
+        r.key.run_id for r in listed if r is not None and r.key.run_id is not None and r.key.scope() == scope
     ]
     if not runs:
         raise PipelineError(f"no manifests for {asset} {scope.describe()}")

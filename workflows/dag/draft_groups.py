@@ -40,10 +40,9 @@ def groups_from_store(store: Store, key: PartitionKey, listed: Listed | None = N
             return None
         if listed.name.groups:
             return sorted(listed.name.groups)
-        if listed.run.attempt:
-            with contextlib.suppress(ObjectNotFound):
-                found = read_column(store, layout.output_key(asset, key, listed.run.attempt, output), column)
-                return sorted(str(g) for g in found.dropna().unique())
+        with contextlib.suppress(ObjectNotFound, ValueError):
+            found = read_column(store, layout.output_key(asset, key, listed.attempt, output), column)
+            return sorted(str(g) for g in found.dropna().unique())
     try:
         manifest = read_manifest(store, asset, key)
     except ManifestError:

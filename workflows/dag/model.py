@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
@@ -139,6 +140,13 @@ class Plan:
         ]
 
 
+@functools.lru_cache(maxsize=4096)
+def settled_key(day: date) -> PartitionKey:
+    """A settled date's key, made once: a season's windows name each settled date once per
+    slate after it (tens of thousands of times in a season's plan)."""
+    return PartitionKey(game_date=day)
+
+
 def link(
     plan: Plan, node: PlannedStep, months: dict[str, Partition], windows: dict[date, list[date]]
 ) -> None:
@@ -155,7 +163,7 @@ def link(
         if item.mapping == "month":
             node.needs.append((item.asset, months[month_of(p.game_date)].key))
         elif item.mapping == "window":
-            node.after += [(item.asset, PartitionKey(game_date=x)) for x in windows.get(p.game_date, [])]
+            node.after += [(item.asset, settled_key(x)) for x in windows.get(p.game_date, [])]
         elif item.mapping == "draft_groups":
             node.fan_in = PartitionKey(game_date=p.game_date, run_id=p.run_id)
             groups = plan.draft_groups.get(node.fan_in)

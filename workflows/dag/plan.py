@@ -30,7 +30,15 @@ from steps.pipeline.settle import settle_time
 from steps.runtime import asof, layout
 from steps.runtime.errors import ManifestError, MissingInput
 from steps.runtime.inputs import draft_groups
-from steps.runtime.partition import Partition, PartitionKey, check_token, month_of, parse_as_of, season_of
+from steps.runtime.partition import (
+    Partition,
+    PartitionKey,
+    check_token,
+    month_of,
+    parse_as_of,
+    season_of,
+    season_start,
+)
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from steps.runtime.timefmt import to_key_ts
@@ -38,7 +46,15 @@ from workflows.dag.config import PipelineConfig
 from workflows.dag.draft_groups import add_draft_group_nodes, fan_in_nodes, groups_from_store, read_column
 from workflows.dag.graph import Graph
 from workflows.dag.model import AsOfMode, Plan, PlanError, PlannedPartition, PlannedStep, StepPlan, link
-from workflows.dag.resume import Records, decide_nodes, list_records, node_ranges
+from workflows.dag.resume import (
+    KeyRange,
+    Records,
+    day_range,
+    day_ranges,
+    decide_nodes,
+    list_records,
+    node_ranges,
+)
 
 
 def run_id_for(as_of: datetime, profile: str, worlds: int, force_tag: str | None = None) -> str:
@@ -116,7 +132,46 @@ def make_plan(
     profile = check_token(profile or config.defaults.profile, "profile")
     tz = ZoneInfo(config.timezone)
     days = date_range(start, end)
-    tips = slate_first_tips(store, days, tz)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The records are listed while the slates' first tips are read: every day the plan can
+        # name a partition on (the range's, its first month's and season's), all assets (D22).
+        records = pool.submit(list_records, store, _expected_ranges(graph, start, end))
+        tips = slate_first_tips(store, days, tz)
+        plan = _slates(graph, config, days, tips, as_of_mode, as_of_ts, worlds, profile, season, force_tag)
+        planner = _Planner(
+            plan, store, resume=resume, only_groups=set(draft_groups) if draft_groups else None
+        )
+        planner.build(records.result())
+    return plan
+
+
+def _expected_ranges(graph: Graph, start: date, end: date) -> list[KeyRange]:
+    """The days a range's records may lie under, each counted as a slate whose every step ran
+    (a record per step, a draft group's each), and the days before it in its season (its
+    first month's schedule, the settled slates its windows read) as one range."""
+    first = season_start(start)
+    per_slate = len(graph.order) + sum(graph.specs[a].shape.name == "draft_group" for a in graph.order)
+    counts = {d: per_slate for d in date_range(start, end)}
+    return (
+        [day_range(first, start - timedelta(days=1)), *day_ranges(counts)]
+        if first < start
+        else day_ranges(counts)
+    )
+
+
+def _slates(
+    graph: Graph,
+    config: PipelineConfig,
+    days: list[date],
+    tips: dict[date, datetime],
+    as_of_mode: AsOfMode,
+    as_of_ts: datetime | None,
+    worlds: int,
+    profile: str,
+    season: int | None,
+    force_tag: str | None,
+) -> Plan:
+    """The plan's slates: each date with a first tip, its as-of and its run id."""
     slates: list[PlannedPartition] = []
     for day in days:
         if day not in tips:
@@ -131,9 +186,7 @@ def make_plan(
             worlds=worlds,
         )
         slates.append(PlannedPartition(partition=partition, first_tip=tips[day], steps={}))
-    plan = Plan(graph=graph, partitions=slates, no_slate=[d for d in days if d not in tips])
-    _Planner(plan, store, resume=resume, only_groups=set(draft_groups) if draft_groups else None).build()
-    return plan
+    return Plan(graph=graph, partitions=slates, no_slate=[d for d in days if d not in tips])
 
 
 class _Planner:
@@ -151,13 +204,16 @@ class _Planner:
                 readers.setdefault(item.asset, set()).add(item.mapping)
         self.read_as: dict[str, set[str]] = readers  # asset -> the mappings its readers use
 
-    def build(self) -> None:
+    def build(self, listed: Records) -> None:
+        """`listed`: the records over the range's days, every asset's (the draft-group steps'
+        among them, before the groups are known); nodes it does not cover are listed too."""
         self._name_partitions()
         nodes = list(self.plan.nodes.values())
         slates = [s.partition for s in self.plan.partitions]
-        # One listing over the range's days gives every asset's records, the draft-group steps'
-        # among them before the groups are known (D22).
-        records = list_records(self.store, node_ranges(nodes))
+        missing = [
+            n for n in nodes if not listed.covers(layout.manifest_run_prefix(n.asset, n.partition.key))
+        ]
+        records = listed.merge(list_records(self.store, node_ranges(missing))) if missing else listed
         stored = self._stored_groups(slates, records)
         decide_nodes(self.store, nodes, resume=self.resume, records=records)
         waiting = fan_in_nodes(self.plan)

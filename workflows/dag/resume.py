@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,8 +28,8 @@ from workflows.dag.model import NodeId, PlannedStep, StepPlan
 
 @dataclass(frozen=True)
 class Seen:
-    """What the plan knows of a run's latest manifest: from its mark in a listing, or, where
-    the listing cannot vouch for it, from the manifest itself."""
+    """What the plan knows of a run's latest manifest: from its record's name in a listing, or,
+    where the listing cannot vouch for it, from the record itself."""
 
     status: Status | None  # None: it cannot be reused as it stands (`problem` says why)
     error: str = ""  # a failed attempt's error type
@@ -84,19 +86,39 @@ def day_range(first: date, last: date) -> KeyRange:
     return layout.manifest_day_prefix(first), prefix_end(layout.manifest_day_prefix(last))
 
 
+LIST_PAGE = 1000  # keys in an S3 list page
+
+
+def day_ranges(counts: Mapping[date, int]) -> list[KeyRange]:
+    """The days from the first to the last counted, cut into ranges of at most a page of
+    expected records each, so that the ranges are listed side by side at no more pages than
+    one listing. The cuts fall between days, so the ranges cover every day once, together."""
+    days = sorted(counts)
+    cuts, filled = days[:1], 0
+    for day in days:
+        if filled and filled + counts[day] > LIST_PAGE:
+            cuts.append(day)
+            filled = 0
+        filled += counts[day]
+    starts = [layout.manifest_day_prefix(d) for d in cuts]
+    stops = [*starts[1:], day_range(days[-1], days[-1])[1]] if days else []
+    return list(zip(starts, stops, strict=True))
+
+
 def node_ranges(nodes: Iterable[PlannedStep]) -> list[KeyRange]:
-    """One range over the days the nodes are filed under, all assets at once."""
-    days = [layout.manifest_day(n.partition.key) for n in nodes]
-    return [day_range(min(days), max(days))] if days else []
+    """`day_ranges` of the days the nodes are filed under, a record each."""
+    return day_ranges(Counter(layout.manifest_day(n.partition.key) for n in nodes))
 
 
 def list_records(store: Store, ranges: list[KeyRange]) -> Records:
-    """One listing per range, in parallel; each starts at its first key and stops at its end
-    (S3 list pages carry 1,000 keys)."""
+    """One listing per range, 8 at a time; each starts at its first key and stops at its end."""
 
     def one(bounds: KeyRange) -> dict[str, Listed]:
         first, stop = bounds
-        return latest_records(store.list_after(layout.MANIFESTS, first, stop))
+        # The range's own prefix, character by character (e.g. `manifests/2024-1`): MinIO walks
+        # only what lies under the prefix it is given, not the whole of manifests/.
+        prefix = os.path.commonprefix([first, stop])  # noqa: RUF071
+        return latest_records(store.list_after(prefix, first, stop))
 
     records = Records(ranges=list(ranges))
     with ThreadPoolExecutor(max_workers=8) as pool:
