@@ -70,12 +70,15 @@ def date_range(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def slate_first_tips(store: Store, days: list[date], tz: ZoneInfo) -> dict[date, datetime]:
-    """First tip per date, from the schedule as known at the start of that (ET) day."""
+def day_schedules(store: Store, days: list[date], tz: ZoneInfo) -> dict[date, asof.Snapshot | asof.Gap]:
+    """Each date's schedule as known at the start of that (ET) day (one listing)."""
+    return asof.select_each(store, "schedule", {d: datetime.combine(d, time(0, 0), tzinfo=tz) for d in days})
+
+
+def slate_first_tips(store: Store, choices: dict[date, asof.Snapshot | asof.Gap]) -> dict[date, datetime]:
+    """First tip per date, from its `day_schedules` snapshot."""
     tips: dict[date, datetime] = {}
-    choices = asof.select_each(
-        store, "schedule", {d: datetime.combine(d, time(0, 0), tzinfo=tz) for d in days}
-    )
+    days = list(choices)
 
     def one(day: date) -> tuple[date, datetime | None]:
         choice = choices[day]
@@ -132,11 +135,13 @@ def make_plan(
     profile = check_token(profile or config.defaults.profile, "profile")
     tz = ZoneInfo(config.timezone)
     days = date_range(start, end)
+    choices = day_schedules(store, days, tz)
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The records are listed while the slates' first tips are read: every day the plan can
         # name a partition on (the range's, its first month's and season's), all assets (D22).
-        records = pool.submit(list_records, store, _expected_ranges(graph, start, end))
-        tips = slate_first_tips(store, days, tz)
+        scheduled = [d for d, c in choices.items() if not isinstance(c, asof.Gap)]
+        records = pool.submit(list_records, store, _expected_ranges(graph, start, scheduled))
+        tips = slate_first_tips(store, choices)
         plan = _slates(graph, config, days, tips, as_of_mode, as_of_ts, worlds, profile, season, force_tag)
         planner = _Planner(
             plan, store, resume=resume, only_groups=set(draft_groups) if draft_groups else None
@@ -145,18 +150,16 @@ def make_plan(
     return plan
 
 
-def _expected_ranges(graph: Graph, start: date, end: date) -> list[KeyRange]:
-    """The days a range's records may lie under, each counted as a slate whose every step ran
-    (a record per step, a draft group's each), and the days before it in its season (its
-    first month's schedule, the settled slates its windows read) as one range."""
+def _expected_ranges(graph: Graph, start: date, scheduled: list[date]) -> list[KeyRange]:
+    """The days a range's records may lie under: each day with a schedule counted as a slate
+    whose every step ran (a record per step, a draft group's each), and the days before the
+    range in its season (its first month's schedule, the settled slates its windows read) as
+    one range."""
     first = season_start(start)
     per_slate = len(graph.order) + sum(graph.specs[a].shape.name == "draft_group" for a in graph.order)
-    counts = {d: per_slate for d in date_range(start, end)}
-    return (
-        [day_range(first, start - timedelta(days=1)), *day_ranges(counts)]
-        if first < start
-        else day_ranges(counts)
-    )
+    counts = {d: per_slate for d in scheduled} or {start: per_slate}
+    lead = min(counts) - timedelta(days=1)  # up to the first slate: its month's first day too
+    return [day_range(first, lead), *day_ranges(counts)] if first <= lead else day_ranges(counts)
 
 
 def _slates(
