@@ -152,11 +152,11 @@ def make_plan(
 
 def _expected_ranges(graph: Graph, start: date, scheduled: list[date]) -> list[KeyRange]:
     """The days a range's records may lie under: each day with a schedule counted as a slate
-    whose every step ran (a record per step, a draft group's each), and the days before the
+    whose every step ran (about a record per step), and the days before the
     range in its season (its first month's schedule, the settled slates its windows read) as
     one range."""
     first = season_start(start)
-    per_slate = len(graph.order) + sum(graph.specs[a].shape.name == "draft_group" for a in graph.order)
+    per_slate = len(graph.order)  # a month's, a settled date's and a draft group's make up for none
     counts = {d: per_slate for d in scheduled} or {start: per_slate}
     lead = min(counts) - timedelta(days=1)  # up to the first slate: its month's first day too
     return [day_range(first, lead), *day_ranges(counts)] if first <= lead else day_ranges(counts)
