@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 from steps.pipeline.finalize import PUBLISHED_ASSET
 from steps.runtime import layout
@@ -120,12 +121,13 @@ def _pointers(store: Store, in_range: Callable[[date | None], bool]) -> dict[dat
     return pointers
 
 
+def _within(d: date | None, *, start: date | None, end: date | None) -> bool:
+    return d is not None and (start is None or d >= start) and (end is None or d <= end)
+
+
 def _inventory(store: Store, graph: Graph, start: date | None, end: date | None) -> _Inventory:
     """One listing of the records filed under the range's days (its first month's, too)."""
-
-    def in_range(d: date | None) -> bool:
-        return d is not None and (start is None or d >= start) and (end is None or d <= end)
-
+    in_range = partial(_within, start=start, end=end)
     found = _Inventory()
     slate = set(slate_steps(graph))
     first = layout.manifest_day_prefix(start.replace(day=1)) if start else layout.MANIFESTS
@@ -170,9 +172,7 @@ def collect(
     """One view per date: the run its pointers name (else the newest run, else `runs`); each
     step of the slate as its shape has it (a month's schedule, a settled date, every draft group)."""
 
-    def in_range(d: date | None) -> bool:
-        return d is not None and (start is None or d >= start) and (end is None or d <= end)
-
+    in_range = partial(_within, start=start, end=end)
     pointers = _pointers(store, in_range)
     found = _inventory(store, graph, start, end)
     if runs is not None:
