@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -19,6 +20,8 @@ MODELS = "models/"
 BACKFILLS = "backfills/"
 EVENTS = "events/"
 LOGS = "logs/"
+# What a plan may work out again at any time, kept to save the work: deleting it costs time only.
+CACHE = "cache/"
 POINTER_FILE = "current_run.json"
 _ATTEMPT = "attempt="
 _HISTORY = "history/"
@@ -46,6 +49,11 @@ def landing_snapshot_prefix(source: str, game_date: date, snapshot_ts: datetime)
 def landing_snapshot_key(source: str, game_date: date, snapshot_ts: datetime) -> str:
     """A snapshot's data object: it is complete once this exists (docs/landing.md)."""
     return f"{landing_snapshot_prefix(source, game_date, snapshot_ts)}{SNAPSHOT_FILE}"
+
+
+def first_tips_key(season: int) -> str:
+    """The first tips a plan read from a season's schedule snapshots (workflows/dag/first_tips.py)."""
+    return f"{CACHE}first_tips/season={season}.json"
 
 
 def run_prefix(asset: str, key: PartitionKey) -> str:
@@ -86,11 +94,15 @@ class RecordName:
 
     @classmethod
     def parse(cls, name: str) -> RecordName | None:
-        fields = name.removesuffix(".json").split(".")
-        if not name.endswith(".json") or len(fields) < 5 or not all(_record_field(f) for f in fields):
+        if _RECORD_NAME.fullmatch(name) is None:
             return None
+        fields = name.removesuffix(".json").split(".")
         written, status, error, identity, digest, *groups = fields
         return cls(written, status, identity, digest, "" if error == "-" else error, tuple(groups))
+
+
+# Five or more `_record_field`s joined by dots, then `.json`: one match per listed key.
+_RECORD_NAME = re.compile(r"[A-Za-z0-9_-]{1,128}(?:\.[A-Za-z0-9_-]{1,128}){4,}\.json")
 
 
 def _record_field(value: str) -> bool:

@@ -189,6 +189,7 @@ def promote(
     # The attempt's own manifest, which no later attempt of the run rewrites: a `--force`
     # rerun of a promoted run never changes what is current.
     manifest_path = record_of(manifest)[0]
+    store.persist([manifest_path])  # what the pointer names must outlive a power cut as it does
     actor = promoted_by or default_actor()
     for attempt in range(max_attempts):
         found = read_pointer(store, scope)

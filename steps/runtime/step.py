@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Literal
 
 import pandas as pd
@@ -89,7 +89,7 @@ class StepSpec:
     def policy_for(self, source: str) -> GapPolicy:
         return self.gap_policy.get(source, "fail")
 
-    @property
+    @cached_property  # the planner asks once per step partition it links
     def inputs(self) -> tuple[Input, ...]:
         return tuple(c if isinstance(c, Input) else Input(c) for c in self.consumes)
 

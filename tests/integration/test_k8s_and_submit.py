@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from steps.runtime import layout
 from steps.runtime.store import open_store
 from tests.chart import by_kind, chart_objects
 from tests.helpers import run_pipeline_cli
@@ -205,6 +206,7 @@ def test_submit_dry_run_prints_yaml_and_sends_nothing(seeded: str, argo_server: 
     workflow = yaml.safe_load(result.stdout)
     assert workflow["kind"] == "Workflow" and strict_errors(workflow) == []
     assert argo_server.requests == []
+    assert not open_store(seeded).exists(layout.first_tips_key(2024))  # nor the store's memory
 
 
 def test_a_refused_submit_leaves_no_plan(seeded: str, argo_server: FakeArgoServer) -> None:

@@ -13,13 +13,14 @@ from steps.runtime import layout
 from steps.runtime.errors import (
     Deterministic,
     ManifestError,
+    ObjectNotFound,
     PointerContended,
     PointerRefused,
     PreconditionFailed,
     StoreUnavailable,
 )
 from steps.runtime.layout import history_key, pointer_key
-from steps.runtime.manifest import read_manifest
+from steps.runtime.manifest import read_manifest, record_of
 from steps.runtime.partition import PartitionKey
 from steps.runtime.pointer import (
     DivergentHistory,
@@ -306,3 +307,34 @@ def test_model_pointer_scope(store: Store) -> None:
     assert store.get_bytes("models/minutes/history/00000001.json") == dumps_json(
         current.model_dump(mode="json")
     )
+
+
+def test_a_record_is_made_durable_before_a_pointer_names_it(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The directory store publishes manifest records without fsync (a record that lost its
+    bytes is refused by its name's digest, and its step runs again); a pointer must not outlive
+    the record it names, so promote fsyncs the record before the pointer is written."""
+    store = open_store(f"file://{tmp_path / 'store'}", create=True)
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    manifest = make_manifest(store, ASSET, "r1", as_of="2025-01-15T20:00:00Z")
+    assert synced == []  # the record went out unsynced
+    record = str(tmp_path / "store" / record_of(manifest)[0])
+    pointer_written_after: list[list[str]] = []
+    real_put_if = type(store).put_if
+
+    def put_if(self: Store, key: str, data: bytes, **kw: object) -> str:
+        if key == pointer_key(SCOPE):
+            pointer_written_after.append(list(synced))
+        return real_put_if(self, key, data, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(store), "put_if", put_if)
+    promote(store, SCOPE, asset=ASSET, key=key("r1"), reason="first")
+    assert pointer_written_after and record in pointer_written_after[0]
+    with pytest.raises(ObjectNotFound):
+        store.persist(["manifests/no/such/record.json"])

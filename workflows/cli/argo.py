@@ -344,6 +344,7 @@ def submit(
             worlds=worlds,
             profile=profile,
             resume=resume,
+            remember=not dry_run,
         )
         graph = pipeline_graph()
         items = argo.slate_items([p.partition for p in planned.slates_with_work()])

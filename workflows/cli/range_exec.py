@@ -128,6 +128,7 @@ def execute_range(
         resume=request.resume,
         force_tag=to_key_ts(started) if request.force else None,
         draft_groups=request.draft_groups,
+        remember=not dry_run,
     )
     caught_up = annotate(plan) if annotate else []
     print_plan(plan, store, dry_run=dry_run)

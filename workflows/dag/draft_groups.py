@@ -35,11 +35,9 @@ def groups_from_store(store: Store, key: PartitionKey, listed: Listed | None = N
     (or else in the output of the attempt it names), and nothing else is read; without, the
     latest manifest is read."""
     asset, output, column = DRAFT_GROUP_SOURCE
-    if listed is not None and listed.vouched:
-        if listed.name.status != "success":
-            return None
-        if listed.name.groups:
-            return sorted(listed.name.groups)
+    if listed is not None and not groups_need_read(listed):
+        return sorted(listed.name.groups) if listed.name.status == "success" else None
+    if listed is not None and listed.vouched:  # a success whose name had no room for them
         with contextlib.suppress(ObjectNotFound, ValueError):
             found = read_column(store, layout.output_key(asset, key, listed.attempt, output), column)
             return sorted(str(g) for g in found.dropna().unique())
@@ -51,6 +49,12 @@ def groups_from_store(store: Store, key: PartitionKey, listed: Listed | None = N
         return None
     groups = read_column(store, manifest.output(output).path, column)
     return sorted(str(g) for g in groups.dropna().unique())
+
+
+def groups_need_read(listed: Listed) -> bool:
+    """Whether a slate's latest `dk.salaries` record leaves its draft groups to be read: its
+    name tells them when the listing vouches for it and it either failed or names them."""
+    return not (listed.vouched and (listed.name.status != "success" or listed.name.groups))
 
 
 def expand_draft_groups(
@@ -95,11 +99,12 @@ def add_draft_group_nodes(
     chosen = [g for g in groups if only is None or g in only]
     plan.draft_groups[key] = chosen
     added = []
+    # One partition per group, shared by the group's steps.
+    partitions = [slate.model_copy(update={"shape": "draft_group", "draft_group_id": g}) for g in chosen]
     for asset in plan.graph.order:
         if plan.graph.specs[asset].shape.name != "draft_group":
             continue
-        for group in chosen:
-            partition = slate.model_copy(update={"shape": "draft_group", "draft_group_id": group})
+        for partition in partitions:
             node = PlannedStep(asset, partition, "run", "", slate.game_date)
             link(plan, node, {}, {})
             plan.nodes[node.id] = node
@@ -113,13 +118,15 @@ def add_draft_group_nodes(
 def link_fan_in(plan: Plan, node: PlannedStep, groups: list[str]) -> None:
     if node.fan_in is None:
         return
+    keys = [node.fan_in.model_copy(update={"draft_group_id": g}) for g in groups]
     for item in plan.graph.specs[node.asset].inputs:
         if item.mapping == "draft_groups" and item.asset in plan.graph.specs:
-            node.needs += [(item.asset, node.fan_in.model_copy(update={"draft_group_id": g})) for g in groups]
+            node.needs += [(item.asset, key) for key in keys]
+    needed = set(node.needs)
     node.gate = [
-        (a, node.fan_in.model_copy(update={"draft_group_id": g}))
+        (a, key)
         for a in plan.graph.order
         if plan.graph.specs[a].shape.name == "draft_group"
-        for g in groups
-        if (a, node.fan_in.model_copy(update={"draft_group_id": g})) not in node.needs
+        for key in keys
+        if (a, key) not in needed
     ]

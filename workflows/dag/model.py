@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
+from steps.runtime import layout
 from steps.runtime.errors import PipelineError
 from steps.runtime.partition import Partition, PartitionKey, month_of
+from steps.runtime.shapes import SHAPES
 from workflows.dag.graph import Graph
 
 AsOfMode = Literal["pretip", "lock", "custom"]
@@ -85,9 +87,17 @@ class PlannedStep:
     gate: list[NodeId] = field(default_factory=list)
     fan_in: PartitionKey | None = None  # waits for this slate's draft groups to be known
 
-    @property
+    # Named once: a season's plan asks each node for its id and its records' folder many
+    # times, and a partition's key is a new model each time it is asked. A node's partition
+    # is never replaced.
+    @functools.cached_property
     def id(self) -> NodeId:
         return (self.asset, self.partition.key)
+
+    @functools.cached_property
+    def run_prefix(self) -> str:
+        """Where its run's records are filed (D22)."""
+        return layout.manifest_run_prefix(self.asset, self.id[1])
 
     @property
     def label(self) -> str:
@@ -156,6 +166,7 @@ def link(
 
     graph = plan.graph
     p = node.partition
+    consumer = SHAPES[p.shape]
     for item in graph.specs[node.asset].inputs:
         if item.asset not in graph.specs:
             continue  # read from an earlier run
@@ -172,6 +183,7 @@ def link(
                     (item.asset, node.fan_in.model_copy(update={"draft_group_id": g})) for g in groups
                 ]
         else:
-            key = mapped_key(p, producer, item)
+            # A producer of the consumer's own shape keys alike: its key is the node's own.
+            key = node.id[1] if producer.keys == consumer.keys else mapped_key(p, producer, item)
             if (item.asset, key) in plan.nodes:
                 node.needs.append((item.asset, key))

@@ -21,8 +21,9 @@ listing cannot vouch for is read.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -43,13 +44,27 @@ from steps.runtime.shapes import DRAFT_GROUP_SOURCE
 from steps.runtime.store import Store
 from steps.runtime.timefmt import to_key_ts
 from workflows.dag.config import PipelineConfig
-from workflows.dag.draft_groups import add_draft_group_nodes, fan_in_nodes, groups_from_store, read_column
+from workflows.dag.draft_groups import (
+    add_draft_group_nodes,
+    fan_in_nodes,
+    groups_from_store,
+    groups_need_read,
+)
+from workflows.dag.first_tips import slate_first_tips
 from workflows.dag.graph import Graph
-from workflows.dag.model import AsOfMode, Plan, PlanError, PlannedPartition, PlannedStep, StepPlan, link
+from workflows.dag.model import (
+    AsOfMode,
+    Plan,
+    PlanError,
+    PlannedPartition,
+    PlannedStep,
+    StepPlan,
+    link,
+    settled_key,
+)
 from workflows.dag.resume import (
     KeyRange,
     Records,
-    day_range,
     day_ranges,
     decide_nodes,
     list_records,
@@ -73,27 +88,6 @@ def date_range(start: date, end: date) -> list[date]:
 def day_schedules(store: Store, days: list[date], tz: ZoneInfo) -> dict[date, asof.Snapshot | asof.Gap]:
     """Each date's schedule as known at the start of that (ET) day (one listing)."""
     return asof.select_each(store, "schedule", {d: datetime.combine(d, time(0, 0), tzinfo=tz) for d in days})
-
-
-def slate_first_tips(store: Store, choices: dict[date, asof.Snapshot | asof.Gap]) -> dict[date, datetime]:
-    """First tip per date, from its `day_schedules` snapshot."""
-    tips: dict[date, datetime] = {}
-    days = list(choices)
-
-    def one(day: date) -> tuple[date, datetime | None]:
-        choice = choices[day]
-        if isinstance(choice, asof.Gap):
-            return day, None
-        tips = read_column(store, choice.key, "tip_ts")
-        if tips.empty:
-            return day, None
-        return day, tips.min().to_pydatetime()
-
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        for day, tip in pool.map(one, days):
-            if tip is not None:
-                tips[day] = tip
-    return tips
 
 
 def as_of_for(
@@ -122,9 +116,11 @@ def make_plan(
     resume: bool = True,
     force_tag: str | None = None,
     draft_groups: Iterable[str] | None = None,
+    remember: bool = True,
 ) -> Plan:
     """Plan a range: its slates, and every step partition they need (`draft_groups` limits
-    the draft-group steps to those groups)."""
+    the draft-group steps to those groups). `remember`: keep the first tips read for the next
+    plan (`first_tips`); a dry run passes False and writes nothing."""
     if as_of_mode == "custom" and as_of_ts is None:
         raise PlanError("--as-of-mode custom needs --as-of-ts (e.g. 2025-01-15T22:00:00Z)")
     if as_of_mode != "custom" and as_of_ts is not None:
@@ -135,31 +131,34 @@ def make_plan(
     profile = check_token(profile or config.defaults.profile, "profile")
     tz = ZoneInfo(config.timezone)
     days = date_range(start, end)
-    choices = day_schedules(store, days, tz)
+    # The season before the range too, from the same listing: its slates are the settled
+    # dates the range's windows read, and where their records lie.
+    lead = date_range(season_start(start), start - timedelta(days=1)) if season_start(start) < start else []
+    known = day_schedules(store, lead + days, tz)
+    choices = {d: known[d] for d in days}
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # The records are listed while the slates' first tips are read: every day the plan can
-        # name a partition on (the range's, its first month's and season's), all assets (D22).
-        scheduled = [d for d, c in choices.items() if not isinstance(c, asof.Gap)]
+        # The records are listed while the slates' first tips are read and their partitions
+        # named: every day the plan can name a partition on, all assets (D22).
+        scheduled = [d for d, c in known.items() if not isinstance(c, asof.Gap)]
         records = pool.submit(list_records, store, _expected_ranges(graph, start, scheduled))
-        tips = slate_first_tips(store, choices)
+        tips = slate_first_tips(store, choices, remember=remember)
         plan = _slates(graph, config, days, tips, as_of_mode, as_of_ts, worlds, profile, season, force_tag)
         planner = _Planner(
             plan, store, resume=resume, only_groups=set(draft_groups) if draft_groups else None
         )
-        planner.build(records.result())
+        planner.build(records)
     return plan
 
 
 def _expected_ranges(graph: Graph, start: date, scheduled: list[date]) -> list[KeyRange]:
-    """The days a range's records may lie under: each day with a schedule counted as a slate
-    whose every step ran (about a record per step), and the days before the
-    range in its season (its first month's schedule, the settled slates its windows read) as
-    one range."""
-    first = season_start(start)
-    per_slate = len(graph.order)  # a month's, a settled date's and a draft group's make up for none
-    counts = {d: per_slate for d in scheduled} or {start: per_slate}
-    lead = min(counts) - timedelta(days=1)  # up to the first slate: its month's first day too
-    return [day_range(first, lead), *day_ranges(counts)] if first <= lead else day_ranges(counts)
+    """The days the records of a range may lie under, cut into ranges of about a page each
+    (`day_ranges`): each day with a schedule, in the range or before it in its season, counted
+    as a slate whose every step ran (about a record per step: a draft group's make up for a
+    settled date's), and each of their months' first days as its schedule's record."""
+    per_slate = len(graph.order)
+    counts = {d.replace(day=1): 1 for d in scheduled}
+    counts.update({d: per_slate for d in scheduled} or {start: per_slate})
+    return day_ranges(counts)
 
 
 def _slates(
@@ -201,21 +200,24 @@ class _Planner:
         self.months: dict[str, Partition] = {}
         self.windows: dict[date, list[date]] = {}
         self.settled: dict[date, Partition] = {}
+        # A slate's partition as each shape names it, made once and shared by the slate's
+        # steps of that shape (a season's plan asks for thousands).
+        self.shaped: dict[tuple[date, str], tuple[Partition, PartitionKey]] = {}
         readers: dict[str, set[str]] = {}
         for a in self.graph.order:
             for item in self.graph.specs[a].inputs:
                 readers.setdefault(item.asset, set()).add(item.mapping)
         self.read_as: dict[str, set[str]] = readers  # asset -> the mappings its readers use
 
-    def build(self, listed: Records) -> None:
-        """`listed`: the records over the range's days, every asset's (the draft-group steps'
-        among them, before the groups are known); nodes it does not cover are listed too."""
+    def build(self, listing: Future[Records]) -> None:
+        """`listing`: the records over the range's days, every asset's (the draft-group steps'
+        among them, before the groups are known), listed while the partitions are named; nodes
+        it does not cover are listed too."""
         self._name_partitions()
+        listed = listing.result()
         nodes = list(self.plan.nodes.values())
         slates = [s.partition for s in self.plan.partitions]
-        missing = [
-            n for n in nodes if not listed.covers(layout.manifest_run_prefix(n.asset, n.partition.key))
-        ]
+        missing = [n for n in nodes if not listed.covers(n.run_prefix)]
         records = listed.merge(list_records(self.store, node_ranges(missing))) if missing else listed
         stored = self._stored_groups(slates, records)
         decide_nodes(self.store, nodes, resume=self.resume, records=records)
@@ -255,32 +257,37 @@ class _Planner:
             self.windows = self._windows()
         for asset in self.graph.order:
             for slate in self.plan.partitions:
-                for partition, day in self._partitions(asset, slate.partition):
-                    self._add(asset, partition, day)
+                for partition, key, day in self._partitions(asset, slate.partition):
+                    self._add(asset, partition, key, day)
 
-    def _partitions(self, asset: str, slate: Partition) -> list[tuple[Partition, date | None]]:
-        """The partitions of `asset` that one slate needs (window dates: the settled slates
-        its season-to-date steps read, before the range too)."""
+    def _partitions(self, asset: str, slate: Partition) -> list[tuple[Partition, PartitionKey, date | None]]:
+        """The partitions of `asset` that one slate needs, with their keys (window dates: the
+        settled slates its season-to-date steps read, before the range too). Each is made
+        once and shared: a season's windows name each settled slate once per slate after it."""
         shape = self.graph.specs[asset].shape
         day = slate.game_date
         if shape.name == "month":
-            return [(self.months[month_of(day)], None)]
+            month = self.months[month_of(day)]
+            return [(month, month.key, None)]
         if shape.name == "draft_group":
             return []  # known once the slate's draft groups are
         if shape.name == "settled_date":
             mappings = self.read_as.get(asset, set())
             wanted = [day] if not mappings or "same" in mappings else []
             wanted += self.windows.get(day, []) if "window" in mappings else []
-            return [(self._settled(x), x if x == day else None) for x in wanted]
-        return [(slate.model_copy(update={"shape": shape.name}), day)]
+            return [(self._settled(x), settled_key(x), x if x == day else None) for x in wanted]
+        if (day, shape.name) not in self.shaped:
+            shaped = slate.model_copy(update={"shape": shape.name})
+            self.shaped[day, shape.name] = shaped, shaped.key
+        return [(*self.shaped[day, shape.name], day)]
 
     def _settled(self, day: date) -> Partition:
         if day not in self.settled:
             self.settled[day] = settled_partition(day)
         return self.settled[day]
 
-    def _add(self, asset: str, partition: Partition, slate: date | None) -> None:
-        node_id = (asset, partition.key)
+    def _add(self, asset: str, partition: Partition, key: PartitionKey, slate: date | None) -> None:
+        node_id = (asset, key)
         found = self.plan.nodes.get(node_id)
         if found is not None:
             if slate is not None and found.slate is None:
@@ -296,17 +303,19 @@ class _Planner:
             layout.parse_landing_date_prefix(d)
             for d in self.store.list_dirs(layout.landing_source_prefix("schedule"))
         )
-        landed = sorted(f[1] for f in folders if f is not None)
-        settles = [(x, season_of(x), settle_time(x)) for x in landed]
+        seasons: dict[int, list[date]] = {}
+        for x in sorted(f[1] for f in folders if f is not None):
+            seasons.setdefault(season_of(x), []).append(x)
+        settles = {season: [settle_time(x) for x in xs] for season, xs in seasons.items()}
         out = {}
         for slate in self.plan.partitions:
             p = slate.partition
             season = season_of(p.game_date)
-            out[p.game_date] = [
-                x
-                for x, x_season, settled in settles
-                if x_season == season and x < p.game_date and settled <= p.run_as_of_ts
-            ]
+            xs = seasons.get(season, [])
+            # Settling follows the date, so both limits cut the season's dates at one point.
+            before = bisect.bisect_left(xs, p.game_date)
+            settled = bisect.bisect_right(settles.get(season, []), p.run_as_of_ts)
+            out[p.game_date] = xs[: min(before, settled)]
         return out
 
     def _stored_groups(
@@ -320,17 +329,26 @@ class _Planner:
 
         def one(slate: Partition) -> list[str] | None:
             if planned:
-                run = layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key)
-                if run not in records.latest:
+                listed = records.latest.get(layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key))
+                if listed is None:
                     return None  # no manifest: dk.salaries runs, and lists its groups then
-                return groups_from_store(self.store, slate.key, records.latest[run])
+                return groups_from_store(self.store, slate.key, listed)
             try:
                 return draft_groups(self.store, slate)
             except (MissingInput, ManifestError):
                 return None
 
+        # The names of the records usually tell; only the others are read, 8 at a time.
+        found = {s.key: one(s) for s in slates if planned and not self._reads_groups(s, records)}
+        unread = [s for s in slates if s.key not in found]
         with ThreadPoolExecutor(max_workers=8) as pool:
-            return dict(zip([s.key for s in slates], pool.map(one, slates), strict=True))
+            found.update(zip([s.key for s in unread], pool.map(one, unread), strict=True))
+        return found
+
+    @staticmethod
+    def _reads_groups(slate: Partition, records: Records) -> bool:
+        listed = records.latest.get(layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key))
+        return listed is not None and groups_need_read(listed)
 
     def _known_groups(self, slate: Partition, stored: list[str] | None) -> list[str] | None:
         """A slate's draft groups, if known now: from this run's `dk.salaries` when the plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -74,8 +75,16 @@ class Records:
     ranges: list[KeyRange] = field(default_factory=list)
     latest: dict[str, Listed] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._sorted = sorted(self.ranges)
+
     def covers(self, run: str) -> bool:
-        return any(first <= run and prefix_end(run) <= stop for first, stop in self.ranges)
+        # Asked once per node of a season's plan: the listed range starting last at or
+        # before `run` is the only one that can hold it when ranges do not overlap, and
+        # overlapping ones are checked back to the first.
+        at = bisect.bisect_right(self._sorted, (run, "\uffff"))
+        end = prefix_end(run)
+        return any(first <= run and end <= stop for first, stop in reversed(self._sorted[:at]))
 
     def merge(self, other: Records) -> Records:
         return Records(self.ranges + other.ranges, {**self.latest, **other.latest})
@@ -133,13 +142,14 @@ def observe(
     """Each node's latest record as its name tells it, from the listings in `records` (and one
     more listing for the nodes they do not cover); a node whose record its listing cannot vouch
     for (bytes changed since it was named, another partition's) is read, that node alone."""
-    runs = {layout.manifest_run_prefix(n.asset, n.partition.key): n for n in nodes}
+    runs = {n.run_prefix: n for n in nodes}
     records = records or Records()
     missing = [n for r, n in runs.items() if not records.covers(r)]
     if missing:
         records = records.merge(list_records(store, node_ranges(missing)))
     seen: dict[NodeId, Seen | None] = {}
     unclear = []
+    identities: dict[int, str] = {}  # a slate's steps of one shape share one partition object
     for run, node in runs.items():
         found = records.latest.get(run)
         if found is None:
@@ -147,13 +157,19 @@ def observe(
         elif (
             found.vouched
             and found.name.status in STATUSES
-            and found.name.identity == partition_identity(node.partition)
+            and found.name.identity == _identity(node.partition, identities)
         ):
             seen[node.id] = Seen(found.name.status, found.name.error)
         else:
             unclear.append((node, found.key))
     seen.update(read_seen(store, unclear))
     return seen
+
+
+def _identity(partition: Partition, known: dict[int, str]) -> str:
+    if id(partition) not in known:
+        known[id(partition)] = partition_identity(partition)
+    return known[id(partition)]
 
 
 def decide(asset: str, seen: Seen | None, *, resume: bool) -> StepPlan:

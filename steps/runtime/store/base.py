@@ -11,7 +11,7 @@ import hashlib
 import io
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -157,6 +157,11 @@ class Store(ABC):
 
     def exists(self, key: str) -> bool:
         return self.stat(key) is not None
+
+    def persist(self, keys: Iterable[str]) -> None:  # noqa: B027 -- S3 has nothing to do
+        """Make written objects outlive a power cut, for a backend that published them without
+        (the directory store's manifest records): before a pointer names one. S3 acknowledges
+        a PUT once it is durable, so by default there is nothing to do."""
 
     def put_json(self, key: str, value: Any) -> str:
         return self.put_bytes(key, dumps_json(value))

@@ -22,7 +22,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -32,7 +32,11 @@ from steps.runtime.store.base import ObjectInfo, Store, check_key, check_prefix,
 
 _SCRATCH = ".tmp"
 _LOCKS = ".locks"  # per-key lock files of stores written before locks moved onto the objects
-_UNSYNCED = (layout.EVENTS, layout.LOGS)
+_UNKEPT = (layout.EVENTS, layout.LOGS)  # conveniences: written once, never compared
+# Not fsynced: the conveniences, and what tells its reader when it lost its bytes: a
+# manifest record's name carries its bytes' MD5 (D22), and the plan's cache is JSON that a
+# torn write leaves unreadable.
+_UNSYNCED = (*_UNKEPT, layout.MANIFESTS, layout.CACHE)
 _ETAGS = ".etags"
 _HIDDEN = {_SCRATCH, _LOCKS, _ETAGS}
 
@@ -41,7 +45,9 @@ def _durable(key: str, data: bytes) -> bool:
     """Whether a put fsyncs its bytes before their name appears, so a power cut cannot leave
     the name with lost bytes. Every object is published atomically either way; not fsynced
     are those a power cut may cost without harm: events and log copies (conveniences; the
-    manifest is the record, D18), and an empty object (no bytes to lose)."""
+    manifest is the record, D18); manifest records, whose loss their readers see (the step
+    runs again), made durable by `persist` once a pointer names one; the plan's cache; and
+    an empty object (no bytes to lose)."""
     return bool(data) and not key.startswith(_UNSYNCED)
 
 
@@ -128,12 +134,25 @@ class LocalStore(Store):
         except FileExistsError:
             raise _KeyExists from None
 
+    def persist(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            try:
+                fd = os.open(self._path(key), os.O_RDONLY)
+            except FileNotFoundError:
+                raise ObjectNotFound(self.describe(key)) from None
+            except OSError as exc:
+                raise StoreError(f"cannot make {self.describe(key)} durable: {exc}") from exc
+            try:
+                os.fsync(fd)  # any descriptor of a file flushes the file's own bytes
+            finally:
+                os.close(fd)
+
     def _put(self, key: str, data: bytes, *, exclusive: bool = False) -> str:
         etag = _etag(data)
         written = self._write_atomic(self._path(key), data, sync=_durable(key, data), exclusive=exclusive)
         # Events and log copies are written once and never compared, so their ETags are not
         # kept: a listing that asks for one computes it then (`_known_etag`).
-        if not key.startswith(_UNSYNCED):
+        if not key.startswith(_UNKEPT):
             self._keep_etag(key, etag, written)
         return etag
 
