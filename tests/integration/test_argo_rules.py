@@ -180,7 +180,10 @@ class ScriptedRunner(LocalRunner):
 @pytest.fixture(scope="module")
 def slate_plan(seeded_template: Path) -> Plan:
     """A real plan of one slate (its month, its window of settled slates, its steps)."""
-    return make_plan(open_store(f"file://{seeded_template}"), GRAPH, CONFIG, start=SLATE, end=SLATE)
+    # The shared template is read, never written: other tests copy it.
+    return make_plan(
+        open_store(f"file://{seeded_template}"), GRAPH, CONFIG, start=SLATE, end=SLATE, remember=False
+    )
 
 
 def local_outcome(
