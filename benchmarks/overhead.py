@@ -110,6 +110,10 @@ def versus_prefect(template: Path, work: Path, parallel: int = 2, rounds: int = 
         "ours_walls": [r["wall_s"] for r in ours],
         "prefect": {"steps": prefect["steps"], "wall_s": sorted(prefect["walls"])[rounds // 2]},
         "prefect_walls": prefect["walls"],
+        # CPU per step over all rounds: ours, the runner and every process it waited for;
+        # Prefect's, its own process and its API server's.
+        "ours_cpu_ms": sum(r["runner_cpu_ms"] + r["steps_cpu_ms"] for r in ours) / rounds,
+        "prefect_cpu_ms": sum(prefect.get("cpus", [])) / rounds / prefect["steps"] * 1000,
     }
 
 

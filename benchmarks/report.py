@@ -130,6 +130,7 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
     requests = rp.get("requests", rp.get("gets", 0) + rp.get("list_pages", 0))
     per_thousand = requests / rp["manifests"] * 1000
     ratio = _fastest_ratio(vp)
+    cpu_ratio = vp["ours_cpu_ms"] / vp["prefect_cpu_ms"] if "prefect_cpu_ms" in vp else None
     kernel = sk["kernel_pw_per_s"] / sk["numpy_draws_pw_per_s"]
     season = next(r for r in o["season"] if r["parallel"] == 2)["outside_share"]
     rows = [
@@ -146,10 +147,10 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
             rp["seconds"] < RESUME_SECONDS_TARGET,
         ),
         (
-            "runner overhead per no-op step, ours / Prefect 3, fastest rounds (§2)",
-            f"{ratio:.2f}x",
-            f"<= {PREFECT_TARGET:g}x",
-            ratio <= PREFECT_TARGET,
+            "runner overhead per no-op step, ours / Prefect 3: wall at the fastest rounds; CPU over all rounds (§2)",
+            f"{ratio:.2f}x; {cpu_ratio:.2f}x" if cpu_ratio is not None else f"{ratio:.2f}x",
+            f"<= {PREFECT_TARGET:g}x, both",
+            ratio <= PREFECT_TARGET and (cpu_ratio is None or cpu_ratio <= PREFECT_TARGET),
         ),
         (
             "season backfill, share of worker time outside the steps, --max-parallel 2 (§5)",
@@ -203,20 +204,36 @@ def _versus_prefect_lines(vp: dict[str, Any], version: str) -> list[str]:
         "its attempt's manifest (one record, docs/decisions.md D22) to the store, and the runner still copies its logs and",
         "reads its manifest. The slates' `dk.salaries` ran for real beforehand (untimed): a no-op one lists no draft",
         "groups. Prefect: a flow of no-op tasks on `ThreadPoolTaskRunner`, in-process (no process per task, no",
-        f"manifests), after a warm-up run of the same flow that starts its ephemeral API. {rounds} rounds each (ours on a",
-        "fresh copy of the store each time, its warm worker started before the clock, as Prefect's API is); the median",
-        "round counts.",
+        "manifests; its ephemeral API server is a process of its own), after a warm-up run of the same flow that starts",
+        f"that server. {rounds} rounds each (ours on a fresh copy of the store each time, its warm worker started before",
+        "the clock, as Prefect's API is); each side's fastest round counts.",
         "",
         "| orchestrator | steps | wall s (median) | wall s per step | rounds, wall s |",
         "|---|---:|---:|---:|---|",
         f"| this runner (warm, process per step, manifests) | {ours['steps']} | {ours['wall_s']:.2f} | {_per_step(ours):.4f} | {', '.join(f'{w:.2f}' for w in vp.get('ours_walls', []))} |",
-        f"| Prefect {version} (threads, in-process) | {prefect['steps']} | {prefect['wall_s']:.2f} | {_per_step(prefect):.4f} | {', '.join(f'{w:.2f}' for w in vp.get('prefect_walls', []))} |",
+        f"| Prefect {version} (threads, and its API server) | {prefect['steps']} | {prefect['wall_s']:.2f} | {_per_step(prefect):.4f} | {', '.join(f'{w:.2f}' for w in vp.get('prefect_walls', []))} |",
         "",
         f"Ours per step / Prefect's, each at its fastest round: **{_fastest_ratio(vp):.2f}x** (target: at most {PREFECT_TARGET:g}x);",
         f"at the medians {_per_step(ours) / _per_step(prefect):.2f}x, which a slow round on a shared machine can skew either way. CPU per step",
         f"in our median round: {ours.get('runner_cpu_ms', 0):.1f} ms in the runner, {ours.get('steps_cpu_ms', 0):.1f} ms in the warm worker and the",
         "step processes (forks and exits included).",
+        *_cpu_lines(vp),
         "",
+    ]
+
+
+def _cpu_lines(vp: dict[str, Any]) -> list[str]:
+    """CPU per step over all rounds, which a busy machine does not inflate the way it does a
+    round's wall time: on two cores both sides are bound by it."""
+    if "prefect_cpu_ms" not in vp:
+        return []
+    ours, prefect = vp["ours_cpu_ms"], vp["prefect_cpu_ms"]
+    return [
+        "",
+        f"CPU per step over all rounds: ours {ours:.1f} ms (the runner, the warm worker and every step process),",
+        f"Prefect's {prefect:.1f} ms (its own process and its API server's): **{ours / prefect:.2f}x**. Prefect's rounds",
+        "vary most (its server works through each round's events in the background, sometimes into the next round), so",
+        "the CPU figure is the steadier comparison; the wall-time ratio above is the target's.",
     ]
 
 
