@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from steps.runtime.manifest import EnvironmentRecord, Manifest, Timing, write_manifest
 from steps.runtime.partition import Partition
-from steps.runtime.store import Store
+from steps.runtime.store import ObjectInfo, Store
 
 if TYPE_CHECKING:
     from steps.runtime.pointer import Pointer
@@ -119,3 +120,51 @@ def latest_summary(store: Store) -> dict:
     keys = sorted(i.key for i in store.list("backfills/") if i.key.endswith("summary.json"))
     assert keys, "no backfill summary written"
     return store.get_json(keys[-1])
+
+
+class Recording(Store):
+    """Passes everything to `inner`, and records what is asked of it: each read by key, each
+    listing by prefix."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner, self.url = inner, inner.url
+        self.reads: list[str] = []
+        self.listings: list[str] = []
+
+    def put_bytes(self, key: str, data: bytes) -> str:
+        return self.inner.put_bytes(key, data)
+
+    def put_if(
+        self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
+    ) -> str:
+        return self.inner.put_if(key, data, if_match=if_match, if_none_match=if_none_match)
+
+    def get_bytes(self, key: str) -> bytes:
+        self.reads.append(key)
+        return self.inner.get_bytes(key)
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str]:
+        self.reads.append(key)
+        return self.inner.get_with_etag(key)
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        self.reads.append(key)
+        return self.inner.stat(key)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        self.listings.append(prefix)
+        return self.inner.list(prefix)
+
+    def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
+        self.listings.append(prefix)
+        return self.inner.list_after(prefix, start_after, stop)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        self.listings.append(prefix)
+        return self.inner.list_dirs(prefix)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
+    def reads_under(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.reads if k.startswith(prefix))

@@ -4,14 +4,13 @@ from the snapshots again, and a dry run writes nothing (workflows/dag/first_tips
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
 from steps.runtime import layout
-from steps.runtime.store import ObjectInfo, Store, open_store
-from tests.helpers import run_pipeline_cli
+from steps.runtime.store import Store, open_store
+from tests.helpers import Recording, run_pipeline_cli
 from workflows.dag.config import load_config
 from workflows.dag.first_tips import KnownTips
 from workflows.dag.graph import pipeline_graph
@@ -22,46 +21,9 @@ DAYS = [date(2024, 11, 12), date(2024, 11, 13), date(2024, 11, 15)]
 LANDED = datetime(2024, 8, 1, tzinfo=UTC)
 
 
-class Reads(Store):
-    """Which keys a plan reads."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner, self.url = inner, inner.url
-        self.reads: list[str] = []
-
-    def put_bytes(self, key: str, data: bytes) -> str:
-        return self.inner.put_bytes(key, data)
-
-    def put_if(
-        self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
-    ) -> str:
-        return self.inner.put_if(key, data, if_match=if_match, if_none_match=if_none_match)
-
-    def get_bytes(self, key: str) -> bytes:
-        self.reads.append(key)
-        return self.inner.get_bytes(key)
-
-    def get_with_etag(self, key: str) -> tuple[bytes, str]:
-        self.reads.append(key)
-        return self.inner.get_with_etag(key)
-
-    def stat(self, key: str) -> ObjectInfo | None:
-        return self.inner.stat(key)
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
-        return self.inner.list_after(prefix, start_after, stop)
-
-    def list_dirs(self, prefix: str) -> list[str]:
-        return self.inner.list_dirs(prefix)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
+class Reads(Recording):
     def snapshot_reads(self) -> list[str]:
-        return sorted(k for k in self.reads if k.startswith(layout.LANDING))
+        return self.reads_under(layout.LANDING)
 
 
 def land(store: Store, day: date, *, hours: float = 24, landed: datetime = LANDED) -> str:

@@ -4,7 +4,6 @@ failed, overwritten, edited, missing or foreign manifest still reruns its step (
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -24,8 +23,9 @@ from steps.runtime.manifest import (
 )
 from steps.runtime.partition import Partition
 from steps.runtime.shapes import DRAFT_GROUP_SOURCE
-from steps.runtime.store import ObjectInfo, Store, content_hash, frame_to_parquet
+from steps.runtime.store import Store, content_hash, frame_to_parquet
 from steps.runtime.store.local import LocalStore
+from tests.helpers import Recording
 from workflows.dag.config import load_config
 from workflows.dag.graph import pipeline_graph
 from workflows.dag.model import Plan, PlannedStep
@@ -37,49 +37,7 @@ GRAPH = pipeline_graph()
 NOW = datetime(2024, 11, 20, tzinfo=UTC)
 
 
-class Counting(Store):
-    """Records what a plan asks of the store: each read by key, each listing by prefix."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner, self.url = inner, inner.url
-        self.reads: list[str] = []
-        self.listings: list[str] = []
-
-    def put_bytes(self, key: str, data: bytes) -> str:
-        return self.inner.put_bytes(key, data)
-
-    def put_if(
-        self, key: str, data: bytes, *, if_match: str | None = None, if_none_match: bool = False
-    ) -> str:
-        return self.inner.put_if(key, data, if_match=if_match, if_none_match=if_none_match)
-
-    def get_bytes(self, key: str) -> bytes:
-        self.reads.append(key)
-        return self.inner.get_bytes(key)
-
-    def get_with_etag(self, key: str) -> tuple[bytes, str]:
-        self.reads.append(key)
-        return self.inner.get_with_etag(key)
-
-    def stat(self, key: str) -> ObjectInfo | None:
-        self.reads.append(key)
-        return self.inner.stat(key)
-
-    def list(self, prefix: str) -> Iterator[ObjectInfo]:
-        self.listings.append(prefix)
-        return self.inner.list(prefix)
-
-    def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
-        self.listings.append(prefix)
-        return self.inner.list_after(prefix, start_after, stop)
-
-    def list_dirs(self, prefix: str) -> list[str]:
-        self.listings.append(prefix)
-        return self.inner.list_dirs(prefix)
-
-    def delete(self, key: str) -> None:
-        self.inner.delete(key)
-
+class Counting(Recording):
     def manifest_reads(self) -> list[str]:
         return [k for k in self.reads if k.startswith("manifests/")]
 

@@ -31,6 +31,7 @@ from steps.pipeline.settle import settle_time
 from steps.runtime import asof, layout
 from steps.runtime.errors import ManifestError, MissingInput
 from steps.runtime.inputs import draft_groups
+from steps.runtime.manifest import Listed
 from steps.runtime.partition import (
     Partition,
     PartitionKey,
@@ -327,27 +328,34 @@ class _Planner:
         if planned and not self.resume:
             return {}
 
+        # Each slate's latest `dk.salaries` record, as listed, looked up once.
+        listed = {
+            s.key: records.latest.get(layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], s.key))
+            if planned
+            else None
+            for s in slates
+        }
+
         def one(slate: Partition) -> list[str] | None:
             if planned:
-                listed = records.latest.get(layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key))
-                if listed is None:
+                found = listed[slate.key]
+                if found is None:
                     return None  # no manifest: dk.salaries runs, and lists its groups then
-                return groups_from_store(self.store, slate.key, listed)
+                return groups_from_store(self.store, slate.key, found)
             try:
                 return draft_groups(self.store, slate)
             except (MissingInput, ManifestError):
                 return None
 
         # The names of the records usually tell; only the others are read, 8 at a time.
-        found = {s.key: one(s) for s in slates if planned and not self._reads_groups(s, records)}
+        found = {s.key: one(s) for s in slates if planned and not self._reads(listed[s.key])}
         unread = [s for s in slates if s.key not in found]
         with ThreadPoolExecutor(max_workers=8) as pool:
             found.update(zip([s.key for s in unread], pool.map(one, unread), strict=True))
         return found
 
     @staticmethod
-    def _reads_groups(slate: Partition, records: Records) -> bool:
-        listed = records.latest.get(layout.manifest_run_prefix(DRAFT_GROUP_SOURCE[0], slate.key))
+    def _reads(listed: Listed | None) -> bool:
         return listed is not None and groups_need_read(listed)
 
     def _known_groups(self, slate: Partition, stored: list[str] | None) -> list[str] | None:
