@@ -1,22 +1,25 @@
 """The local runner: the same DAG and the same step command lines, on one machine.
 
-One scheduler thread decides; a bounded pool executes. A step partition is dispatched when
-the partitions it reads (through its inputs' mappings) succeeded, those of its windows
-finished, a run slot is free (`--max-parallel`) and every concurrency group it names has a
-permit (the limits the Argo semaphores also use). When a slate's `dk.salaries` succeeds, its
-draft-group partitions join the plan. A failure holds back only what reads it.
+One scheduler thread decides; a pool executes. A step partition is dispatched when the
+partitions it reads (through its inputs' mappings) succeeded, those of its windows finished,
+a run slot is free (`--max-parallel`) and every concurrency group it names has a permit (the
+limits the Argo semaphores also use). A slot is a running step process: it is handed on the
+moment the process exits, while its thread keeps the logs and reads the manifest. When a
+slate's `dk.salaries` succeeds, its draft-group partitions join the plan. A failure holds
+back only what reads it.
 """
 
 from __future__ import annotations
 
 import heapq
 import os
+import queue
 import tempfile
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -51,6 +54,64 @@ class _Schedule:
     ready: list[tuple[int, NodeId]] = field(default_factory=list)  # a heap, in plan order
     order: dict[NodeId, int] = field(default_factory=dict)
     admitted: deque[NodeId] = field(default_factory=deque)  # joined, not yet decided on
+
+
+class _Slots:
+    """The run slots (`--max-parallel`): each held by one running step process. A retry takes
+    its slot back ahead of the scheduler, which would otherwise keep it waiting for as long as
+    new steps are ready."""
+
+    def __init__(self, count: int, freed: Callable[[], None]) -> None:
+        self._free, self._retrying = count, 0
+        self._freed = freed
+        self._cond = threading.Condition()
+
+    @property
+    def waiting(self) -> int:
+        """How many retries wait for a slot."""
+        return self._retrying
+
+    def try_take(self) -> bool:
+        """The scheduler's take: only when free and no retry waits for it."""
+        with self._cond:
+            if self._free > 0 and not self._retrying:
+                self._free -= 1
+                return True
+            return False
+
+    def take(self) -> None:
+        """A retry's take: waits for the next free slot."""
+        with self._cond:
+            self._retrying += 1
+            while self._free == 0:
+                self._cond.wait()
+            self._retrying -= 1
+            self._free -= 1
+
+    def give(self, *, wake: bool = True) -> None:
+        """Hand a slot back; `wake` the scheduler (not when it gives back one it just took)."""
+        with self._cond:
+            self._free += 1
+            self._cond.notify()
+        if wake:
+            self._freed()
+
+
+class _Held:
+    """A task's hold on one slot, given back once however the task ends."""
+
+    def __init__(self, slots: _Slots) -> None:
+        self._slots, self.held = slots, True  # the scheduler took it for this task
+
+    def take(self) -> None:
+        if not self.held:
+            self._slots.take()
+            self.held = True
+
+    def give(self) -> None:
+        if self.held:
+            self.held = False
+            self._slots.give()
 
 
 def with_store_retries(fn: Callable[[], T], *, attempts: int = 6, delay: float = 1.0) -> T:
@@ -124,6 +185,9 @@ class LocalRunner:
         self._warm_lock = threading.Lock()
         self._state = _Schedule()
         self._logs = tempfile.TemporaryDirectory(prefix="pipeline-logs-")
+        # Wakes the scheduler: a slot was given back, or a task ended.
+        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._slots = _Slots(self.max_parallel, lambda: self._wake.put(None))
 
     # ---- one task ---------------------------------------------------------------------
     def _launch(self, argv: list[str], log_base: Path, timeout: int) -> int:
@@ -165,21 +229,25 @@ class LocalRunner:
         result = self._result(node, "failed")
         result.started_at = time.time()
         began = time.perf_counter()
+        slot = _Held(self._slots)
         try:
-            self._attempts(node, result)
+            self._attempts(node, result, slot)
         except Exception as exc:
             result.status, result.error_type = "failed", "RunnerError"
             result.error = f"the runner could not run or read this step: {type(exc).__name__}: {exc}"
+        finally:
+            slot.give()
         result.wall_s = time.perf_counter() - began
         return result
 
-    def _attempts(self, node: PlannedStep, result: TaskResult) -> None:
+    def _attempts(self, node: PlannedStep, result: TaskResult, slot: _Held) -> None:
         asset, partition = node.asset, node.partition
         spec = self.graph.specs[asset]
         limit = spec.retries if spec.retries is not None else self.config.runner.retries.limit
         for attempt in range(1, limit + 2):
             if attempt > 1:
-                time.sleep(self.config.runner.retries.delay(attempt))
+                time.sleep(self.config.runner.retries.delay(attempt))  # no slot held meanwhile
+                slot.take()
             attempt_id = new_attempt_id()
             argv = [
                 *command_for(
@@ -197,7 +265,10 @@ class LocalRunner:
             # No dots in the name: the streams are told apart by their suffix.
             stem = f"{asset}-{partition.segments()}-{attempt}".replace(".", "_").replace("/", "-")
             log_base = Path(self._logs.name) / stem
-            rc = self._launch(argv, log_base, spec.timeout_s)
+            try:
+                rc = self._launch(argv, log_base, spec.timeout_s)
+            finally:
+                slot.give()  # the process has exited: the next step may start while this one is read
             result.attempts = attempt
             result.log_keys += self._keep_logs(asset, partition, attempt, log_base)
             try:
@@ -238,6 +309,8 @@ class LocalRunner:
     def run(self, plan: Plan) -> list[TaskResult]:
         self.plan = plan
         state = self._state = _Schedule()
+        self._wake = queue.SimpleQueue()
+        self._slots = _Slots(self.max_parallel, lambda: self._wake.put(None))
         for node in list(plan.nodes.values()):
             self._admit(node, state.results, state.admitted)
         self._decide_admitted()
@@ -245,7 +318,8 @@ class LocalRunner:
         try:
             if state.ready:
                 self.start_workers()
-            with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
+            # Twice the slots: a step that ended is read on its thread while the next one runs.
+            with ThreadPoolExecutor(max_workers=2 * self.max_parallel) as pool:
                 self._execute(pool)
         except Exception as exc:  # the range still ends with a result for every step, and a summary
             stopped = f"the runner stopped: {type(exc).__name__}: {exc}"
@@ -268,24 +342,28 @@ class LocalRunner:
         running: dict[Future[TaskResult], NodeId] = {}
         while True:
             deferred = []
-            while state.ready and len(running) < self.max_parallel:
+            while state.ready and self._slots.try_take():
                 order, node_id = heapq.heappop(state.ready)
                 groups = self.graph.specs[node_id[0]].concurrency
                 if any(permits.get(g, 1) <= 0 for g in groups):
                     deferred.append((order, node_id))
+                    self._slots.give(wake=False)
                     continue
                 for g in groups:
                     permits[g] = permits.get(g, 1) - 1
                 node = self.plan.nodes[node_id]
                 self.on_start(node.asset, node)
-                running[pool.submit(self.run_task, node)] = node_id
+                future = pool.submit(self.run_task, node)
+                future.add_done_callback(lambda _: self._wake.put(None))
+                running[future] = node_id
             for item in deferred:
                 heapq.heappush(state.ready, item)
             if not running:
                 return
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
+            self._wake.get()
+            for future in [f for f in running if f.done()]:
                 node_id = running.pop(future)
+                # A source's permit is held until the step is read: a retry may still use it.
                 for g in self.graph.specs[node_id[0]].concurrency:
                     permits[g] = permits.get(g, 1) + 1
                 self._record(self.plan.nodes[node_id], future.result())
