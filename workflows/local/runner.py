@@ -98,18 +98,19 @@ class _Slots:
 
 
 class _Held:
-    """A task's hold on one slot, given back once however the task ends."""
+    """A task's hold on one slot, given back once however the task ends: by the task when its
+    process exits, else by the scheduler when the task is done. None: a task run on its own."""
 
-    def __init__(self, slots: _Slots) -> None:
-        self._slots, self.held = slots, True  # the scheduler took it for this task
+    def __init__(self, slots: _Slots | None) -> None:
+        self._slots, self.held = slots, slots is not None  # the scheduler took it for this task
 
     def take(self) -> None:
-        if not self.held:
+        if self._slots is not None and not self.held:
             self._slots.take()
             self.held = True
 
     def give(self) -> None:
-        if self.held:
+        if self._slots is not None and self.held:
             self.held = False
             self._slots.give()
 
@@ -188,6 +189,7 @@ class LocalRunner:
         # Wakes the scheduler: a slot was given back, or a task ended.
         self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
         self._slots = _Slots(self.max_parallel, lambda: self._wake.put(None))
+        self._holds: dict[NodeId, _Held] = {}  # each running task's slot
 
     # ---- one task ---------------------------------------------------------------------
     def _launch(self, argv: list[str], log_base: Path, timeout: int) -> int:
@@ -229,7 +231,7 @@ class LocalRunner:
         result = self._result(node, "failed")
         result.started_at = time.time()
         began = time.perf_counter()
-        slot = _Held(self._slots)
+        slot = self._holds.get(node.id) or _Held(None)
         try:
             self._attempts(node, result, slot)
         except Exception as exc:
@@ -311,6 +313,7 @@ class LocalRunner:
         state = self._state = _Schedule()
         self._wake = queue.SimpleQueue()
         self._slots = _Slots(self.max_parallel, lambda: self._wake.put(None))
+        self._holds = {}
         for node in list(plan.nodes.values()):
             self._admit(node, state.results, state.admitted)
         self._decide_admitted()
@@ -353,6 +356,7 @@ class LocalRunner:
                     permits[g] = permits.get(g, 1) - 1
                 node = self.plan.nodes[node_id]
                 self.on_start(node.asset, node)
+                self._holds[node_id] = _Held(self._slots)
                 future = pool.submit(self.run_task, node)
                 future.add_done_callback(lambda _: self._wake.put(None))
                 running[future] = node_id
@@ -363,6 +367,7 @@ class LocalRunner:
             self._wake.get()
             for future in [f for f in running if f.done()]:
                 node_id = running.pop(future)
+                self._holds.pop(node_id).give()  # unless its task gave it back already
                 # A source's permit is held until the step is read: a retry may still use it.
                 for g in self.graph.specs[node_id[0]].concurrency:
                     permits[g] = permits.get(g, 1) + 1
