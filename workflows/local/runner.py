@@ -88,13 +88,12 @@ class _Slots:
             self._retrying -= 1
             self._free -= 1
 
-    def give(self, *, wake: bool = True) -> None:
-        """Hand a slot back; `wake` the scheduler (not when it gives back one it just took)."""
+    def give(self) -> None:
+        """Hand a slot back, and wake the scheduler."""
         with self._cond:
             self._free += 1
             self._cond.notify()
-        if wake:
-            self._freed()
+        self._freed()
 
 
 class _Held:
@@ -186,10 +185,16 @@ class LocalRunner:
         self._warm_lock = threading.Lock()
         self._state = _Schedule()
         self._logs = tempfile.TemporaryDirectory(prefix="pipeline-logs-")
+        self._wake: queue.SimpleQueue[None]
+        self._slots: _Slots
+        self._holds: dict[NodeId, _Held]
+        self._reset_slots()
+
+    def _reset_slots(self) -> None:
         # Wakes the scheduler: a slot was given back, or a task ended.
-        self._wake: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._wake = queue.SimpleQueue()
         self._slots = _Slots(self.max_parallel, lambda: self._wake.put(None))
-        self._holds: dict[NodeId, _Held] = {}  # each running task's slot
+        self._holds = {}  # each running task's slot
 
     # ---- one task ---------------------------------------------------------------------
     def _launch(self, argv: list[str], log_base: Path, timeout: int) -> int:
@@ -311,9 +316,7 @@ class LocalRunner:
     def run(self, plan: Plan) -> list[TaskResult]:
         self.plan = plan
         state = self._state = _Schedule()
-        self._wake = queue.SimpleQueue()
-        self._slots = _Slots(self.max_parallel, lambda: self._wake.put(None))
-        self._holds = {}
+        self._reset_slots()
         for node in list(plan.nodes.values()):
             self._admit(node, state.results, state.admitted)
         self._decide_admitted()
@@ -345,13 +348,15 @@ class LocalRunner:
         running: dict[Future[TaskResult], NodeId] = {}
         while True:
             deferred = []
-            while state.ready and self._slots.try_take():
+            while state.ready:
                 order, node_id = heapq.heappop(state.ready)
                 groups = self.graph.specs[node_id[0]].concurrency
                 if any(permits.get(g, 1) <= 0 for g in groups):
                     deferred.append((order, node_id))
-                    self._slots.give(wake=False)
                     continue
+                if not self._slots.try_take():
+                    deferred.append((order, node_id))
+                    break
                 for g in groups:
                     permits[g] = permits.get(g, 1) - 1
                 node = self.plan.nodes[node_id]
