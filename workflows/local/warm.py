@@ -37,10 +37,6 @@ from typing import Any, NoReturn
 PR_SET_PDEATHSIG = 1
 PROFILE_ENV = "PIPELINE_PROFILE_DIR"
 TIMED_OUT = 124  # the exit status a step killed at its timeout reports (as coreutils' timeout)
-# A step process runs this much nicer than the runner and this server, so handing the next step
-# its slot (the runner's threads, this server's accept, a spare's wake-up) is not queued behind
-# the steps already running on every core (docs/decisions.md D20).
-STEP_NICENESS = 10
 
 
 def _die_with_parent() -> None:
@@ -54,7 +50,6 @@ def _reply(conn: socket.socket, code: int) -> None:
 
 
 def _run_step(request: dict[str, Any]) -> int:
-    os.nice(STEP_NICENESS)
     out = os.open(request["stdout"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     err = os.open(request["stderr"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(out, 1)
