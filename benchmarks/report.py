@@ -73,7 +73,8 @@ def render(o: dict[str, Any], season_range: tuple[date, date]) -> str:
         "(16 at a time), as the decisions did before D19, side by side. The other requests: a listing of the schedule source",
         "and of its dates (the windows), and one GET per season for the slates' first tips an earlier plan read from their",
         "schedules (D23; the store's first plan reads each slate's schedule instead). Each slate's draft groups are in its",
-        "`dk.salaries` record's name.",
+        "`dk.salaries` record's name. Why the plan stops at the floor of a listing rather than merging records to go below",
+        "it: docs/decisions.md D24.",
         "",
         "## 4. The simulation kernel",
         "",
@@ -94,7 +95,8 @@ def render(o: dict[str, Any], season_range: tuple[date, date]) -> str:
         "",
         f'Every slate from {season_range[0]} to {season_range[1]}, the full DAG, warm runner. "Outside the steps" is the share of',
         "worker time (wall x workers) not spent inside a step's own work. A worker is a run slot, which the runner hands on",
-        "when its step's process exits and reads that step's manifest meanwhile (docs/decisions.md D20).",
+        "when its step's process exits and reads that step's manifest meanwhile; step processes run at a lower priority",
+        "than the runner and the warm server, so that hand-off is not queued behind them (docs/decisions.md D20).",
         "",
         "| --max-parallel | steps | wall s | steps' own s | share outside the steps | outside per step ms | CPU per step ms: runner / step processes |",
         "|---:|---:|---:|---:|---:|---:|---:|",
@@ -130,6 +132,7 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
     rp, vp, sk = o["resume"], o["prefect"], o["sim"]
     requests = rp.get("requests", rp.get("gets", 0) + rp.get("list_pages", 0))
     per_thousand = requests / rp["manifests"] * 1000
+    floor = -(-rp["manifests"] // 1000)
     ratio = _fastest_ratio(vp)
     cpu_ratio = vp["ours_cpu_ms"] / vp["prefect_cpu_ms"] if "prefect_cpu_ms" in vp else None
     kernel = sk["kernel_pw_per_s"] / sk["numpy_draws_pw_per_s"]
@@ -140,6 +143,12 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
             f"{per_thousand:,.2f} ({requests} requests; a listing's floor: {-(-rp['manifests'] // 1000)})",
             f"<= {RESUME_REQUESTS_TARGET:g}",
             per_thousand <= RESUME_REQUESTS_TARGET,
+        ),
+        (
+            "resume planning: requests for the state decisions, against a listing's floor (§3, D24)",
+            f"{requests}",
+            f"<= {floor} (one page per 1,000 records)",
+            requests <= floor,
         ),
         (
             "resume planning: plan time (§3)",

@@ -4,10 +4,12 @@ report every exit status, a parser built once, and the step profile `make bench`
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import pstats
 import signal
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -25,7 +27,7 @@ from workflows.dag.draft_groups import expand_draft_groups
 from workflows.dag.graph import pipeline_graph
 from workflows.dag.plan import make_plan
 from workflows.local.runner import LocalRunner
-from workflows.local.warm import PROFILE_ENV, WarmWorker
+from workflows.local.warm import PROFILE_ENV, STEP_NICENESS, WarmWorker
 
 DAY = "2024-11-18"
 LATE = "2024-11-18T23:30:00Z"
@@ -139,6 +141,48 @@ def test_more_steps_at_once_than_spares(seeded: str, tmp_path: Path) -> None:
 
     with WarmWorker(spares=1) as warm, ThreadPoolExecutor(4) as pool:
         assert list(pool.map(run, range(8))) == [0] * 8
+
+
+def _niceness(pid: int) -> int:
+    # /proc/<pid>/stat: the command is in parentheses; niceness is the 19th field in all.
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_step_runs_nicer_than_the_worker_that_hands_out_slots(seeded: str, tmp_path: Path) -> None:
+    """So the next step's hand-off is not queued behind the steps already running. Every child
+    of the warm process is a spare or a step, and each is niced when it is forked."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    argv = ["ingest.injuries", "--game-date", DAY, "--as-of", LATE, "--store", seeded, "--run-id", "nice"]
+    with WarmWorker(spares=1) as warm, ThreadPoolExecutor(1) as pool:
+        running = pool.submit(
+            _warm_run, warm, tmp_path, argv, "nice", PIPELINE_FAULTS="ingest.injuries@*=sleep:2"
+        )
+        want = {min(19, _niceness(os.getpid()) + STEP_NICENESS)}  # niceness stops at 19
+        children: list[int] = []
+        niceness: set[int] = set()
+        deadline = time.monotonic() + 10
+        # The step's process and the spare forked to replace it (niced a moment after its
+        # fork), while the step sleeps.
+        while not running.done() and time.monotonic() < deadline:
+            children = _children(warm.proc.pid)
+            niceness = {_niceness(pid) for pid in children}
+            if len(children) >= 2 and niceness == want:
+                break
+            time.sleep(0.02)
+        code, text = running.result()
+        assert _niceness(warm.proc.pid) == _niceness(os.getpid())
+    assert code == 0, text
+    assert len(children) >= 2 and niceness == want, (children, niceness)
 
 
 def test_the_profile_hook_leaves_one_statistics_file_per_step(seeded: str, tmp_path: Path) -> None:

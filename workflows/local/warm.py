@@ -37,6 +37,10 @@ from typing import Any, NoReturn
 PR_SET_PDEATHSIG = 1
 PROFILE_ENV = "PIPELINE_PROFILE_DIR"
 TIMED_OUT = 124  # the exit status a step killed at its timeout reports (as coreutils' timeout)
+# A step process runs this much nicer than the runner and this server, so handing the next step
+# its slot (the runner's threads, this server's accept, a spare's wake-up) is not queued behind
+# the steps already running on every core (docs/decisions.md D20).
+STEP_NICENESS = 10
 
 
 def _die_with_parent() -> None:
@@ -193,6 +197,9 @@ class _Server:
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setpgid(0, 0)  # its own group, so a timeout also ends what the step started
+        # Here, while the spare waits for a step, not on the step's path: lowering a running
+        # process's priority gives up its core at once when another process is runnable.
+        os.nice(STEP_NICENESS)
         _die_with_parent()
         self.selector.close()
         self.listener.close()
