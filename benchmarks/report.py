@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 from benchmarks.harness import RANGE
+from benchmarks.resume import list_pages
 from workflows.dag.graph import pipeline_graph
 
 
@@ -69,7 +70,7 @@ def render(o: dict[str, Any], season_range: tuple[date, date]) -> str:
         "first, one record per attempt, each named by its status, partition identity and the MD5 of its bytes, which the",
         "listing's ETag confirms (docs/decisions.md D22), so no manifest is read. The floor of such a listing is one page per",
         "1,000 records, rounded up: "
-        f"{-(-rp['manifests'] // 1000)} pages for {rp['manifests']:,} manifests. The last column reads the same manifests one GET each",
+        f"{list_pages(rp['manifests'])} pages for {rp['manifests']:,} manifests. The last column reads the same manifests one GET each",
         "(16 at a time), as the decisions did before D19, side by side. The other requests: a listing of the schedule source",
         "and of its dates (the windows), and one GET per season for the slates' first tips an earlier plan read from their",
         "schedules (D23; the store's first plan reads each slate's schedule instead). Each slate's draft groups are in its",
@@ -132,7 +133,7 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
     rp, vp, sk = o["resume"], o["prefect"], o["sim"]
     requests = rp.get("requests", rp.get("gets", 0) + rp.get("list_pages", 0))
     per_thousand = requests / rp["manifests"] * 1000
-    floor = -(-rp["manifests"] // 1000)
+    floor = list_pages(rp["manifests"])
     ratio = _fastest_ratio(vp)
     cpu_ratio = vp["ours_cpu_ms"] / vp["prefect_cpu_ms"] if "prefect_cpu_ms" in vp else None
     kernel = sk["kernel_pw_per_s"] / sk["numpy_draws_pw_per_s"]
@@ -140,7 +141,7 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
     rows = [
         (
             "resume planning: requests per 1,000 manifests (§3)",
-            f"{per_thousand:,.2f} ({requests} requests; a listing's floor: {-(-rp['manifests'] // 1000)})",
+            f"{per_thousand:,.2f} ({requests} requests; a listing's floor: {floor})",
             f"<= {RESUME_REQUESTS_TARGET:g}",
             per_thousand <= RESUME_REQUESTS_TARGET,
         ),

@@ -30,9 +30,16 @@ from synthetic.season import season_bounds
 from workflows.dag.config import load_config
 from workflows.dag.graph import Graph, pipeline_graph
 from workflows.dag.plan import make_plan
-
+from workflows.dag.resume import LIST_PAGE
 
 # ---- 3. resume planning over ~9,000 manifests on MinIO -----------------------------------
+
+
+def list_pages(keys: int) -> int:
+    """The requests a listing of `keys` keys makes: one a page, and one when there are none."""
+    return max(1, -(-keys // LIST_PAGE))
+
+
 class CountingStore(Store):
     """Counts requests: one per GET, one per 1,000 keys listed (S3 list-v2 page size)."""
 
@@ -62,7 +69,7 @@ class CountingStore(Store):
 
     def list(self, prefix: str) -> Iterator[ObjectInfo]:
         items = list(self.inner.list(prefix))
-        self.list_pages += max(1, -(-len(items) // 1000))
+        self.list_pages += list_pages(len(items))
         return iter(items)
 
     def list_dirs(self, prefix: str) -> builtins.list[str]:
@@ -153,7 +160,7 @@ class ByPurpose(CountingStore):
 
     def list_after(self, prefix: str, start_after: str, stop: str) -> Iterator[ObjectInfo]:
         items = list(self.inner.list_after(prefix, start_after, stop))
-        pages = max(1, -(-len(items) // 1000))
+        pages = list_pages(len(items))
         self.list_pages += pages
         self.manifest_pages += pages if prefix.startswith(layout.MANIFESTS) else 0
         return iter(items)

@@ -193,7 +193,7 @@ class _Server:
             self.idle.append(child)
 
     def _forget(self) -> None:
-        """In a new child: drop the server's sockets and signal handling."""
+        """In a new child: drop the server's sockets and signal handling, and step back in priority."""
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.setpgid(0, 0)  # its own group, so a timeout also ends what the step started
