@@ -135,6 +135,7 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
     per_thousand = requests / rp["manifests"] * 1000
     floor = list_pages(rp["manifests"])
     ratio = _fastest_ratio(vp)
+    recorded = _fastest_ratio(vp, "prefect_recorded") if vp.get("prefect_recorded") else None
     cpu_ratio = vp["ours_cpu_ms"] / vp["prefect_cpu_ms"] if "prefect_cpu_ms" in vp else None
     kernel = sk["kernel_pw_per_s"] / sk["numpy_draws_pw_per_s"]
     season = next(r for r in o["season"] if r["parallel"] == 2)["outside_share"]
@@ -158,10 +159,23 @@ def _target_rows(o: dict[str, Any]) -> list[str]:
             rp["seconds"] < RESUME_SECONDS_TARGET,
         ),
         (
-            "runner overhead per no-op step, ours / Prefect 3: wall at the fastest rounds; CPU over all rounds (§2)",
-            f"{ratio:.2f}x; {cpu_ratio:.2f}x" if cpu_ratio is not None else f"{ratio:.2f}x",
-            f"<= {PREFECT_TARGET:g}x, both",
-            ratio <= PREFECT_TARGET and (cpu_ratio is None or cpu_ratio <= PREFECT_TARGET),
+            "runner overhead per no-op step, ours / Prefect 3, fastest rounds: wall until the run returns (§2)",
+            f"{ratio:.2f}x",
+            f"<= {PREFECT_TARGET:g}x",
+            ratio <= PREFECT_TARGET,
+        ),
+        *(
+            [
+                (
+                    "runner overhead per no-op step, ours / Prefect 3, fastest rounds: wall until every "
+                    "step's record is stored; CPU per step (§2, D25)",
+                    f"{recorded:.2f}x; {cpu_ratio:.2f}x",
+                    f"<= {PREFECT_TARGET:g}x, both",
+                    recorded <= PREFECT_TARGET and cpu_ratio <= PREFECT_TARGET,
+                )
+            ]
+            if recorded is not None and cpu_ratio is not None
+            else []
         ),
         (
             "season backfill, share of worker time outside the steps, --max-parallel 2 (§5)",
@@ -194,17 +208,27 @@ def _per_step(figures: dict[str, Any]) -> float:
     return float(figures["wall_s"]) / int(figures["steps"])
 
 
-def _fastest_ratio(vp: dict[str, Any]) -> float:
+def _fastest_ratio(vp: dict[str, Any], prefect_key: str = "prefect_walls") -> float:
     """Ours against Prefect, each at its fastest round: a shared machine only ever slows a
-    round down, so the fastest rounds are the fair comparison (the medians are shown too)."""
+    round down, so the fastest rounds are the fair comparison (the medians are shown too).
+    `prefect_key`: Prefect's rounds until its flow returned, or until its records were stored
+    (ours are stored before our run returns)."""
     ours = min(vp.get("ours_walls") or [vp["ours"]["wall_s"]]) / int(vp["ours"]["steps"])
-    prefect = min(vp.get("prefect_walls") or [vp["prefect"]["wall_s"]]) / int(vp["prefect"]["steps"])
+    prefect = min(vp.get(prefect_key) or [vp["prefect"]["wall_s"]]) / int(vp["prefect"]["steps"])
     return float(ours / prefect)
 
 
 def _versus_prefect_lines(vp: dict[str, Any], version: str) -> list[str]:
     ours, prefect = vp["ours"], vp["prefect"]
     rounds = len(vp.get("ours_walls", [ours["wall_s"]]))
+    walls, stored = vp.get("ours_walls", []), vp.get("prefect_recorded", [])
+
+    def listed(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
     return [
         "## 2. Against Prefect 3: the same DAG of no-op steps",
         "",
@@ -216,18 +240,34 @@ def _versus_prefect_lines(vp: dict[str, Any], version: str) -> list[str]:
         "reads its manifest. The slates' `dk.salaries` ran for real beforehand (untimed): a no-op one lists no draft",
         "groups. Prefect: a flow of no-op tasks on `ThreadPoolTaskRunner`, in-process (no process per task, no",
         "manifests; its ephemeral API server is a process of its own), after a warm-up run of the same flow that starts",
-        f"that server. {rounds} rounds each (ours on a fresh copy of the store each time, its warm worker started before",
-        "the clock, as Prefect's API is); each side's fastest round counts.",
+        f"that server. {rounds} rounds each, each from an idle start: ours on a fresh copy of the store with its warm",
+        "worker started before the clock; Prefect's once its API server has stopped working on the round before",
+        "(under 5% of a core for 0.5 s), which it goes on doing after a flow returns.",
         "",
-        "| orchestrator | steps | wall s (median) | wall s per step | rounds, wall s |",
-        "|---|---:|---:|---:|---|",
-        f"| this runner (warm, process per step, manifests) | {ours['steps']} | {ours['wall_s']:.2f} | {_per_step(ours):.4f} | {', '.join(f'{w:.2f}' for w in vp.get('ours_walls', []))} |",
-        f"| Prefect {version} (threads, and its API server) | {prefect['steps']} | {prefect['wall_s']:.2f} | {_per_step(prefect):.4f} | {', '.join(f'{w:.2f}' for w in vp.get('prefect_walls', []))} |",
+        "Two clocks stop each round: when the run returns, and when every step's record is stored. For ours they",
+        "agree: a step stores its manifest before it reports its exit status, and the runner returns after the last. A",
+        "Prefect task reports its states as events, and its API server stores them after the flow has returned;",
+        "its round is stored at the `updated` time of the last task run's row in its database (every one",
+        "checked `COMPLETED`). docs/decisions.md D25 says why the target is judged on the second clock.",
         "",
-        f"Ours per step / Prefect's, each at its fastest round: **{_fastest_ratio(vp):.2f}x** (target: at most {PREFECT_TARGET:g}x);",
-        f"at the medians {_per_step(ours) / _per_step(prefect):.2f}x, which a slow round on a shared machine can skew either way. CPU per step",
-        f"in our median round: {ours.get('runner_cpu_ms', 0):.1f} ms in the runner, {ours.get('steps_cpu_ms', 0):.1f} ms in the warm worker and the",
-        "step processes (forks and exits included).",
+        "| orchestrator | steps | rounds, s until the run returned | rounds, s until every record was stored | fastest, s per step (returned; stored) |",
+        "|---|---:|---|---|---:|",
+        f"| this runner (warm, process per step, manifests) | {ours['steps']} | {listed(walls)} | the same | {min(walls) / ours['steps']:.4f} |",
+        f"| Prefect {version} (threads, and its API server) | {prefect['steps']} | {listed(vp.get('prefect_walls', []))} | {listed(stored)} | "
+        f"{min(vp.get('prefect_walls', [prefect['wall_s']])) / prefect['steps']:.4f}; {min(stored or [0.0]) / prefect['steps']:.4f} |",
+        "",
+        f"Ours per step / Prefect's, each at its fastest round: **{_fastest_ratio(vp):.2f}x** until the run returns,",
+        *(
+            [
+                f"**{_fastest_ratio(vp, 'prefect_recorded'):.2f}x** until every record is stored (target: at most {PREFECT_TARGET:g}x)."
+            ]
+            if stored
+            else [f"(target: at most {PREFECT_TARGET:g}x)."]
+        ),
+        f"At the medians: {median(walls) / median(vp.get('prefect_walls', [prefect['wall_s']])):.2f}x returned"
+        + (f", {median(walls) / median(stored):.2f}x stored." if stored else "."),
+        f"CPU per step in our median round: {ours.get('runner_cpu_ms', 0):.1f} ms in the runner, {ours.get('steps_cpu_ms', 0):.1f} ms in the warm worker",
+        "and the step processes (forks and exits included).",
         *_cpu_lines(vp),
         "",
     ]
@@ -242,9 +282,9 @@ def _cpu_lines(vp: dict[str, Any]) -> list[str]:
     return [
         "",
         f"CPU per step over all rounds: ours {ours:.1f} ms (the runner, the warm worker and every step process),",
-        f"Prefect's {prefect:.1f} ms (its own process and its API server's): **{ours / prefect:.2f}x**. Prefect's rounds",
-        "vary most (its server works through each round's events in the background, sometimes into the next round), so",
-        "the CPU figure is the steadier comparison; the wall-time ratio above is the target's.",
+        f"Prefect's {prefect:.1f} ms (its own process and its API server's, until it is idle again): **{ours / prefect:.2f}x**.",
+        "On two cores a long backfill is bound by this figure: whatever an orchestrator leaves for after a run",
+        "returns, the next steps wait behind.",
     ]
 
 
