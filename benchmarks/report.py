@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 from datetime import date
+from statistics import median_low
 from typing import Any
 
 from benchmarks.harness import RANGE
@@ -226,9 +227,6 @@ def _versus_prefect_lines(vp: dict[str, Any], version: str) -> list[str]:
     def listed(values: list[float]) -> str:
         return ", ".join(f"{v:.2f}" for v in values)
 
-    def median(values: list[float]) -> float:
-        return sorted(values)[len(values) // 2]
-
     return [
         "## 2. Against Prefect 3: the same DAG of no-op steps",
         "",
@@ -264,8 +262,8 @@ def _versus_prefect_lines(vp: dict[str, Any], version: str) -> list[str]:
             if stored
             else [f"(target: at most {PREFECT_TARGET:g}x)."]
         ),
-        f"At the medians: {median(walls) / median(vp.get('prefect_walls', [prefect['wall_s']])):.2f}x returned"
-        + (f", {median(walls) / median(stored):.2f}x stored." if stored else "."),
+        f"At the medians: {_per_step(ours) / _per_step(prefect):.2f}x returned"
+        + (f", {_per_step(ours) / (median_low(stored) / prefect['steps']):.2f}x stored." if stored else "."),
         f"CPU per step in our median round: {ours.get('runner_cpu_ms', 0):.1f} ms in the runner, {ours.get('steps_cpu_ms', 0):.1f} ms in the warm worker",
         "and the step processes (forks and exits included).",
         *_cpu_lines(vp),
